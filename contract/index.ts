@@ -1,0 +1,108 @@
+/**
+ * The contract between the manifest (lib/) and the services (apps/).
+ *
+ * Both sides import these names and numbers, so the Deployment that SidecarApp
+ * synthesizes and the processes that run in it cannot drift apart. Keep this
+ * module free of dependencies: no cdk8s, no Express.
+ */
+
+/** Environment variables read by apps/main. */
+export const MAIN_ENV = {
+  /** TCP port the main service listens on. */
+  port: 'MAIN_PORT',
+  /** Address the main service binds. */
+  host: 'MAIN_HOST',
+  /** How long to keep serving after SIGTERM before closing the listener (ms). */
+  drainDelayMs: 'MAIN_DRAIN_DELAY_MS',
+  /** Keep-alive timeout of idle connections (ms). Longer than the sidecar's upstream idle timeout. */
+  keepAliveTimeoutMs: 'MAIN_KEEPALIVE_TIMEOUT_MS',
+  /** pino log level. */
+  logLevel: 'MAIN_LOG_LEVEL',
+} as const;
+
+/** Environment variables read by apps/sidecar. */
+export const SIDECAR_ENV = {
+  /** TCP port of the authenticating proxy. */
+  port: 'SIDECAR_PORT',
+  /** Address the proxy and admin listeners bind. */
+  host: 'SIDECAR_HOST',
+  /** Base URL of the main service (http only, normally loopback). */
+  upstream: 'SIDECAR_UPSTREAM',
+  /** Directory with one file per token: file name = token name, content = token. */
+  tokensDir: 'SIDECAR_TOKENS_DIR',
+  /** TCP port of the admin listener (/healthz, /readyz, /metrics). */
+  adminPort: 'SIDECAR_ADMIN_PORT',
+  /** Comma-separated exact paths that need no token. */
+  publicPaths: 'SIDECAR_PUBLIC_PATHS',
+  /** Upstream inactivity timeout (ms); a timeout gives 504. */
+  upstreamTimeoutMs: 'SIDECAR_UPSTREAM_TIMEOUT_MS',
+  /** Idle timeout of pooled upstream connections (ms). Shorter than the main service's keep-alive timeout. */
+  upstreamIdleTimeoutMs: 'SIDECAR_UPSTREAM_IDLE_TIMEOUT_MS',
+  /** Time a client has to send its request headers (ms); slowloris protection. */
+  headersTimeoutMs: 'SIDECAR_HEADERS_TIMEOUT_MS',
+  /** How long to keep serving after SIGTERM (readiness already 503) before closing the listener (ms). */
+  drainDelayMs: 'SIDECAR_DRAIN_DELAY_MS',
+  /** Upper bound on the whole shutdown (ms); in-flight requests still open then are cut. */
+  shutdownTimeoutMs: 'SIDECAR_SHUTDOWN_TIMEOUT_MS',
+  /** "true" to forward the client's Authorization header upstream. */
+  forwardAuthorization: 'SIDECAR_FORWARD_AUTHORIZATION',
+  /** Realm in WWW-Authenticate. */
+  realm: 'SIDECAR_REALM',
+  /** How often the tokens directory is re-read even without a change event (ms). */
+  tokensPollIntervalMs: 'SIDECAR_TOKENS_POLL_INTERVAL_MS',
+  /** pino log level. */
+  logLevel: 'SIDECAR_LOG_LEVEL',
+} as const;
+
+/** Default ports. The Service exposes main and sidecar; the admin port stays inside the pod. */
+export const DEFAULT_PORTS = {
+  main: 8080,
+  sidecar: 8081,
+  admin: 9091,
+} as const;
+
+/** HTTP paths served by the apps and probed by the kubelet. */
+export const HEALTH_PATHS = {
+  /** apps/main liveness and readiness. */
+  main: '/healthz',
+  /** apps/sidecar liveness (admin port): the process serves. */
+  sidecarLiveness: '/healthz',
+  /** apps/sidecar readiness (admin port): tokens loaded and the main service answers. */
+  sidecarReadiness: '/readyz',
+  /** apps/sidecar Prometheus metrics (admin port). */
+  metrics: '/metrics',
+} as const;
+
+/** Where the token Secret is mounted in the sidecar container. */
+export const TOKENS_MOUNT_PATH = '/var/run/secrets/sidecar/tokens';
+
+/** Headers the sidecar sets on forwarded requests. */
+export const FORWARDED_HEADERS = {
+  /** Name of the token that authenticated the request. Client-sent copies are removed. */
+  subject: 'x-auth-subject',
+  /** Passed through when the client sends one, created otherwise; echoed in the response. */
+  requestId: 'x-request-id',
+} as const;
+
+/** Timing defaults, chosen so that each stage of a shutdown or a reuse fits in the next. */
+export const DEFAULT_TIMINGS = {
+  /** Sidecar keeps forwarding this long after SIGTERM. */
+  sidecarDrainDelayMs: 5_000,
+  /** Main keeps serving longer than the sidecar drains, so forwarded requests still find it. */
+  mainDrainDelayMs: 10_000,
+  /** Upstream inactivity timeout. */
+  upstreamTimeoutMs: 15_000,
+  /** Sidecar closes pooled upstream sockets after this idle time ... */
+  upstreamIdleTimeoutMs: 4_000,
+  /** ... well before the main service closes them. */
+  mainKeepAliveTimeoutMs: 65_000,
+  /** Slowloris cut-off. */
+  headersTimeoutMs: 10_000,
+  /** Whole sidecar shutdown bound: drain + longest upstream request + margin. */
+  sidecarShutdownTimeoutMs: 25_000,
+  /** Token directory re-read interval, in case a change event is missed. */
+  tokensPollIntervalMs: 2_000,
+} as const;
+
+/** Numeric user and group of both images and both containers (non-root, >= 10000). */
+export const RUN_AS = { user: 10001, group: 10001 } as const;

@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+  },
+  // Snapshots live at the top level, as the project layout asks: __snapshots__/main.test.ts.snap.
+  snapshotResolver: '<rootDir>/test/snapshot-resolver.js',
+  testTimeout: 30000,
+  // The app tests start real processes; two workers match the 2-core CI machine.
+  maxWorkers: 2,
+};
