@@ -1,0 +1,132 @@
+/**
+ * Start the compiled apps (build/apps/<name>/src/index.js) as real child processes.
+ *
+ * Convention shared with apps/: once listening, each app writes a JSON log line with
+ * msg "listening" and the bound ports (`port`, and `adminPort` for the sidecar). Port 0
+ * in the env means "pick an ephemeral port"; the helper reads the real one from that line.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export type AppName = 'main' | 'sidecar';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+export function entryOf(app: AppName): string {
+  return path.join(REPO_ROOT, 'build', 'apps', app, 'src', 'index.js');
+}
+
+export interface RunningApp {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly adminPort?: number;
+  /** Every stdout/stderr line so far. */
+  readonly lines: string[];
+  /** Parsed JSON log lines so far. */
+  logs(): Record<string, unknown>[];
+  /** Resolve with the first JSON log line matching `pred` (already seen or future). */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** Send a signal (default SIGTERM) and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  readonly env?: Record<string, string | undefined>;
+  readonly timeoutMs?: number;
+  /** Run this file instead of the app's compiled entry (production-install tests). */
+  readonly entry?: string;
+  readonly cwd?: string;
+}
+
+function parseJson(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Spawn an app and wait until it logs "listening". Rejects with its output if it exits first. */
+export function startApp(app: AppName, opts: StartOptions = {}): Promise<RunningApp> {
+  const entry = opts.entry ?? entryOf(app);
+  if (!fs.existsSync(entry)) {
+    throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+  }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
+  const child = spawn(process.execPath, [entry], { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const onData = (buf: { partial: string }) => (chunk: Buffer) => {
+    const parts = (buf.partial + chunk.toString('utf8')).split('\n');
+    buf.partial = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      const parsed = parseJson(line);
+      if (!parsed) continue;
+      for (const w of [...waiters]) {
+        if (w.pred(parsed)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(parsed);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData({ partial: '' }));
+  child.stderr!.on('data', onData({ partial: '' }));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const logs = () => lines.map(parseJson).filter((l): l is Record<string, unknown> => l !== undefined);
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
+    const seen = logs().find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`no matching log line from ${app} within ${timeoutMs} ms; output:\n${lines.join('\n')}`));
+      }, timeoutMs);
+      const w = { pred, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) };
+      waiters.push(w);
+    });
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+
+  return new Promise<RunningApp>((resolve, reject) => {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    exited.then((code) => reject(new Error(`${app} exited with ${code} before listening; output:\n${lines.join('\n')}`)));
+    waitForLog((l) => l.msg === 'listening', timeoutMs).then(
+      (l) => resolve({ child, port: Number(l.port), adminPort: l.adminPort === undefined ? undefined : Number(l.adminPort), lines, logs, waitForLog, exited, stop }),
+      (err) => {
+        child.kill('SIGKILL');
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Run an app to completion (e.g. a config error) and return its exit code and output. */
+export function runToExit(app: AppName, env: Record<string, string | undefined>, timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
+  const merged: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  const child = spawn(process.execPath, [entryOf(app)], { env: merged, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${app} did not exit within ${timeoutMs} ms; output:\n${output}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
