@@ -34,6 +34,8 @@ export const SIDECAR_ENV = {
   adminPort: 'SIDECAR_ADMIN_PORT',
   /** Comma-separated exact paths that need no token. */
   publicPaths: 'SIDECAR_PUBLIC_PATHS',
+  /** Path on the upstream that /readyz asks; 2xx means "the main service answers". */
+  upstreamHealthPath: 'SIDECAR_UPSTREAM_HEALTH_PATH',
   /** Upstream inactivity timeout (ms); a timeout gives 504. */
   upstreamTimeoutMs: 'SIDECAR_UPSTREAM_TIMEOUT_MS',
   /** Idle timeout of pooled upstream connections (ms). Shorter than the main service's keep-alive timeout. */
@@ -53,6 +55,9 @@ export const SIDECAR_ENV = {
   /** pino log level. */
   logLevel: 'SIDECAR_LOG_LEVEL',
 } as const;
+
+/** Container names in the pod; apps/ and scripts/ map them to their entry points. */
+export const CONTAINER_NAMES = { main: 'main', sidecar: 'sidecar' } as const;
 
 /** Default ports. The Service exposes main and sidecar; the admin port stays inside the pod. */
 export const DEFAULT_PORTS = {
