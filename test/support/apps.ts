@@ -11,7 +11,16 @@ import * as path from 'path';
 
 export type AppName = 'main' | 'sidecar';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The folder holding package.json; found by walking up, so this works from test/ and from build/test/. */
+export const REPO_ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'build') {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
 
 export function entryOf(app: AppName): string {
   return path.join(REPO_ROOT, 'build', 'apps', app, 'src', 'index.js');
@@ -39,6 +48,10 @@ export interface StartOptions {
   /** Run this file instead of the app's compiled entry (production-install tests). */
   readonly entry?: string;
   readonly cwd?: string;
+  /** Stop keeping output lines once listening (long benchmark runs log a line per request). */
+  readonly discardOutputAfterStart?: boolean;
+  /** Pin the process to these CPUs with taskset (benchmarks), e.g. "0". */
+  readonly cpus?: string;
 }
 
 function parseJson(line: string): Record<string, unknown> | undefined {
@@ -58,13 +71,17 @@ export function startApp(app: AppName, opts: StartOptions = {}): Promise<Running
   }
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
-  const child = spawn(process.execPath, [entry], { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // taskset execs node, so child.pid is the app's own pid.
+  const [cmd, args] = opts.cpus === undefined ? [process.execPath, [entry]] : ['taskset', ['-c', opts.cpus, process.execPath, entry]];
+  const child = spawn(cmd, args, { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
+  let discarding = false;
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   const onData = (buf: { partial: string }) => (chunk: Buffer) => {
     const parts = (buf.partial + chunk.toString('utf8')).split('\n');
     buf.partial = parts.pop() ?? '';
     for (const line of parts) {
+      if (discarding) continue;
       lines.push(line);
       const parsed = parseJson(line);
       if (!parsed) continue;
@@ -102,7 +119,10 @@ export function startApp(app: AppName, opts: StartOptions = {}): Promise<Running
     const timeoutMs = opts.timeoutMs ?? 10_000;
     exited.then((code) => reject(new Error(`${app} exited with ${code} before listening; output:\n${lines.join('\n')}`)));
     waitForLog((l) => l.msg === 'listening', timeoutMs).then(
-      (l) => resolve({ child, port: Number(l.port), adminPort: l.adminPort === undefined ? undefined : Number(l.adminPort), lines, logs, waitForLog, exited, stop }),
+      (l) => {
+        discarding = opts.discardOutputAfterStart === true;
+        resolve({ child, port: Number(l.port), adminPort: l.adminPort === undefined ? undefined : Number(l.adminPort), lines, logs, waitForLog, exited, stop });
+      },
       (err) => {
         child.kill('SIGKILL');
         reject(err);
