@@ -64,8 +64,8 @@ function parseJson(line: string): Record<string, unknown> | undefined {
 }
 
 /** Spawn an app and wait until it logs "listening". Rejects with its output if it exits first. */
-export function startApp(app: AppName, opts: StartOptions = {}): Promise<RunningApp> {
-  const entry = opts.entry ?? entryOf(app);
+export function startApp(app: AppName | (string & {}), opts: StartOptions = {}): Promise<RunningApp> {
+  const entry = opts.entry ?? entryOf(app as AppName);
   if (!fs.existsSync(entry)) {
     throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
   }

@@ -1,0 +1,253 @@
+/**
+ * `npm run bench`: the sidecar's speed against the main service direct and against
+ * a minimal node:http proxy (the floor), on loopback, in one run.
+ *
+ * Pinning (2 cores): the server under test (main for "direct", else the proxy) runs
+ * alone on CPU 0; the load generator and the upstream main service share CPU 1.
+ * Every scenario gets the same load, warm-up and pinning. Rounds repeat the whole
+ * set and the table shows medians. Results go to stdout and bench/results/latest.md.
+ *
+ * Env knobs (defaults in brackets): BENCH_ROUNDS [3], BENCH_SECONDS [10],
+ * BENCH_WARMUP_SECONDS [3], BENCH_CONNECTIONS [32], BENCH_RATE [1000],
+ * BENCH_RATE_SECONDS [10], BENCH_SOAK_SECONDS [60].
+ */
+import { execFileSync, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { REPO_ROOT, RunningApp, startApp } from '../test/support/apps';
+import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+
+const ROUNDS = envNumber('BENCH_ROUNDS', 3);
+const SECONDS = envNumber('BENCH_SECONDS', 10);
+const WARMUP = envNumber('BENCH_WARMUP_SECONDS', 3);
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32);
+const RATE = envNumber('BENCH_RATE', 1000);
+const RATE_SECONDS = envNumber('BENCH_RATE_SECONDS', 10);
+const SOAK_SECONDS = envNumber('BENCH_SOAK_SECONDS', 60);
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const AUTOCANNON = require.resolve('autocannon/autocannon.js');
+const BUILD = path.join(REPO_ROOT, 'build');
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+/** utime + stime of a process, in microseconds. */
+function cpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
+}
+
+function statusKb(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
+  });
+}
+
+interface LoadResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  responses: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function autocannon(url: string, seconds: number, headers: Record<string, string>): Promise<LoadResult> {
+  const args = ['-c', LOAD_CPU, process.execPath, AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), '-j'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  args.push(url);
+  const json = JSON.parse(await run('taskset', args));
+  return {
+    rps: json.requests.average,
+    p50Ms: json.latency.p50,
+    p99Ms: json.latency.p99,
+    responses: json['2xx'] + json.non2xx,
+    non2xx: json.non2xx,
+    errors: json.errors + json.timeouts,
+  };
+}
+
+interface Scenario {
+  name: string;
+  what: string;
+  server: RunningApp;
+  headers: Record<string, string>;
+  expectStatus: '2xx' | '401';
+}
+
+interface Sample extends LoadResult {
+  cpuPerReqUs: number;
+}
+
+async function measure(s: Scenario): Promise<Sample> {
+  const url = `http://127.0.0.1:${s.server.port}/`;
+  await autocannon(url, WARMUP, s.headers);
+  const before = cpuMicros(s.server.child.pid!);
+  const r = await autocannon(url, SECONDS, s.headers);
+  const cpu = cpuMicros(s.server.child.pid!) - before;
+  const unexpected = s.expectStatus === '2xx' ? r.non2xx : r.responses - r.non2xx;
+  if (unexpected > 0 || r.errors > 0) throw new Error(`${s.name}: ${unexpected} unexpected statuses, ${r.errors} errors: the bench is not measuring what it says`);
+  return { ...r, cpuPerReqUs: cpu / r.responses };
+}
+
+async function fixedRate(port: number, headers: Record<string, string>): Promise<{ p50Us: number; p99Us: number }> {
+  const args = ['-c', LOAD_CPU, process.execPath, path.join(BUILD, 'bench', 'fixed-rate.js'), `http://127.0.0.1:${port}/`, String(RATE), String(RATE_SECONDS)];
+  for (const [k, v] of Object.entries(headers)) args.push(`${k}: ${v}`);
+  const r = JSON.parse(await run('taskset', args));
+  if (r.errors > 0 || r.non2xx > 0) throw new Error(`fixed-rate run had ${r.errors} errors and ${r.non2xx} non-2xx`);
+  return r;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+async function main(): Promise<void> {
+  const tokensDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-tokens-'));
+  const token = crypto.randomBytes(32).toString('hex');
+  fs.writeFileSync(path.join(tokensDir, 'bench'), token);
+  const good = { authorization: `Bearer ${token}` };
+  const bad = { authorization: `Bearer ${crypto.randomBytes(32).toString('hex')}` };
+  const quiet = { discardOutputAfterStart: true };
+  const mainEnv = { [MAIN_ENV.port]: '0', [MAIN_ENV.host]: '127.0.0.1', [MAIN_ENV.logLevel]: 'info' };
+
+  const procs: RunningApp[] = [];
+  const started = async (p: Promise<RunningApp>) => {
+    const app = await p;
+    procs.push(app);
+    return app;
+  };
+  try {
+    const direct = await started(startApp('main', { ...quiet, cpus: SERVER_CPU, env: mainEnv }));
+    const upstream = await started(startApp('main', { ...quiet, cpus: LOAD_CPU, env: mainEnv }));
+    const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+    const floor = await started(
+      startApp('floor', { ...quiet, cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'floor-proxy.js'), env: { FLOOR_UPSTREAM: upstreamUrl, FLOOR_TOKEN: token } }),
+    );
+    const sidecarEnv = {
+      [SIDECAR_ENV.port]: '0',
+      [SIDECAR_ENV.adminPort]: '0',
+      [SIDECAR_ENV.host]: '127.0.0.1',
+      [SIDECAR_ENV.upstream]: upstreamUrl,
+      [SIDECAR_ENV.tokensDir]: tokensDir,
+      [SIDECAR_ENV.logLevel]: 'info',
+    };
+    const sidecar = await started(startApp('sidecar', { ...quiet, cpus: SERVER_CPU, env: sidecarEnv }));
+    const expressDesign = await started(
+      startApp('express-design', { ...quiet, cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'express-design.js'), env: sidecarEnv }),
+    );
+
+    const scenarios: Scenario[] = [
+      { name: 'direct', what: 'main service, no proxy', server: direct, headers: {}, expectStatus: '2xx' },
+      { name: 'floor', what: 'node:http keep-alive proxy, plain header check', server: floor, headers: good, expectStatus: '2xx' },
+      { name: 'sidecar', what: 'our sidecar: node:http + hpm, auth, logs, metrics', server: sidecar, headers: good, expectStatus: '2xx' },
+      { name: 'sidecar 401', what: 'our sidecar, bad token', server: sidecar, headers: bad, expectStatus: '401' },
+      { name: 'express design', what: 'same pipeline mounted in Express 5 (rejected design)', server: expressDesign, headers: good, expectStatus: '2xx' },
+    ];
+    const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const s of scenarios) {
+        const r = await measure(s);
+        samples.get(s.name)!.push(r);
+        console.error(`round ${round} ${s.name}: ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${fmt(r.cpuPerReqUs)} µs CPU/req`);
+      }
+    }
+    const rate = { direct: [] as { p50Us: number; p99Us: number }[], sidecar: [] as { p50Us: number; p99Us: number }[] };
+    for (let round = 1; round <= ROUNDS; round++) {
+      rate.direct.push(await fixedRate(upstream.port, {}));
+      rate.sidecar.push(await fixedRate(sidecar.port, good));
+      console.error(`round ${round} fixed rate: direct p50 ${rate.direct.at(-1)!.p50Us} µs, sidecar p50 ${rate.sidecar.at(-1)!.p50Us} µs`);
+    }
+
+    // RSS over a long run: the first and last 10 s of SOAK_SECONDS of load.
+    const pid = sidecar.child.pid!;
+    const rss: number[] = [];
+    const sampler = setInterval(() => rss.push(statusKb(pid, 'VmRSS')), 1000);
+    await autocannon(`http://127.0.0.1:${sidecar.port}/`, SOAK_SECONDS, good);
+    clearInterval(sampler);
+    const window = Math.min(10, Math.floor(rss.length / 2));
+    const rssFirst = median(rss.slice(0, window)) / 1024;
+    const rssLast = median(rss.slice(-window)) / 1024;
+    const peakMb = statusKb(pid, 'VmHWM') / 1024;
+
+    const m = (name: string, key: keyof Sample) => median(samples.get(name)!.map((s) => s[key]));
+    const cpuRatio = m('sidecar', 'cpuPerReqUs') / m('floor', 'cpuPerReqUs');
+    const rejectRatio = m('sidecar 401', 'cpuPerReqUs') / m('sidecar', 'cpuPerReqUs');
+    const addedP50 = median(rate.sidecar.map((r) => r.p50Us)) - median(rate.direct.map((r) => r.p50Us));
+    const addedP99 = median(rate.sidecar.map((r) => r.p99Us)) - median(rate.direct.map((r) => r.p99Us));
+    const growth = (rssLast - rssFirst) / rssFirst;
+
+    const lines: string[] = [];
+    lines.push(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, Linux ${os.release()}.`);
+    lines.push(
+      `Method: autocannon, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${SECONDS} s measured, ${ROUNDS} rounds, medians. ` +
+        `Server under test pinned to CPU ${SERVER_CPU}; load generator and upstream main service on CPU ${LOAD_CPU}. ` +
+        `CPU per request = utime+stime of the server under test from /proc/<pid>/stat over the measured window / responses. ` +
+        `Production settings: info logs (one JSON line per request), metrics on.`,
+    );
+    lines.push('');
+    lines.push('| scenario | what | requests/s | p50 ms | p99 ms | CPU µs/request | peak RSS MB |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|');
+    for (const s of scenarios) {
+      lines.push(
+        `| ${s.name} | ${s.what} | ${fmt(m(s.name, 'rps'))} | ${fmt(m(s.name, 'p50Ms'), 1)} | ${fmt(m(s.name, 'p99Ms'), 1)} | ${fmt(m(s.name, 'cpuPerReqUs'))} | ${fmt(statusKb(s.server.child.pid!, 'VmHWM') / 1024, 1)} |`,
+      );
+    }
+    lines.push('');
+    lines.push(`Fixed rate ${RATE} req/s for ${RATE_SECONDS} s (open loop, µs resolution), medians of ${ROUNDS}:`);
+    lines.push('');
+    lines.push('| path | p50 µs | p99 µs |');
+    lines.push('|---|---:|---:|');
+    lines.push(`| direct | ${fmt(median(rate.direct.map((r) => r.p50Us)))} | ${fmt(median(rate.direct.map((r) => r.p99Us)))} |`);
+    lines.push(`| sidecar | ${fmt(median(rate.sidecar.map((r) => r.p50Us)))} | ${fmt(median(rate.sidecar.map((r) => r.p99Us)))} |`);
+    lines.push('');
+    lines.push('| target | measured | verdict |');
+    lines.push('|---|---|---|');
+    lines.push(`| sidecar CPU per proxied request ≤ 1.5× floor | ${fmt(cpuRatio, 2)}× | ${verdict(cpuRatio <= 1.5)} |`);
+    lines.push(`| 401 CPU ≤ 0.5× proxied request | ${fmt(rejectRatio, 2)}× | ${verdict(rejectRatio <= 0.5)} |`);
+    lines.push(`| added p50 at ${RATE} req/s ≤ 0.5 ms | ${fmt(addedP50 / 1000, 3)} ms | ${verdict(addedP50 <= 500)} |`);
+    lines.push(`| added p99 at ${RATE} req/s ≤ 2 ms | ${fmt(addedP99 / 1000, 3)} ms | ${verdict(addedP99 <= 2000)} |`);
+    lines.push(`| sidecar peak RSS under load ≤ 96 MB | ${fmt(peakMb, 1)} MB | ${verdict(peakMb <= 96)} |`);
+    lines.push(
+      `| RSS growth, first vs last 10 s of ${SOAK_SECONDS} s ≤ 10% | ${fmt(rssFirst, 1)} → ${fmt(rssLast, 1)} MB (${fmt(growth * 100, 1)}%) | ${verdict(growth <= 0.1)} |`,
+    );
+    const text = lines.join('\n') + '\n';
+    process.stdout.write('\n' + text);
+    const out = path.join(REPO_ROOT, 'bench', 'results');
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'latest.md'), `# Benchmark, ${new Date().toISOString().slice(0, 10)}\n\n` + text);
+    console.error(`written to ${path.relative(process.cwd(), path.join(out, 'latest.md'))}`);
+  } finally {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    fs.rmSync(tokensDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
