@@ -1,0 +1,63 @@
+/** Entry point of the main service: read the env, listen, shut down gracefully on SIGTERM/SIGINT. */
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config';
+import { startMain } from './server';
+
+function failConfig(err: ConfigError): void {
+  // One line, no stack: this is a deployment mistake, not a bug.
+  process.stderr.write(`main: ${err.message}\n`);
+  process.exitCode = 2;
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) return failConfig(err);
+    throw err;
+  }
+
+  const destination = pino.destination({ sync: false });
+  const logger = pino(
+    {
+      name: 'main',
+      level: config.logLevel,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  const exit = (code: number) => {
+    destination.flushSync();
+    process.exit(code);
+  };
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection');
+    exit(1);
+  });
+
+  let running;
+  try {
+    running = await startMain(config, logger);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      destination.flushSync();
+      return failConfig(err);
+    }
+    throw err;
+  }
+  logger.info({ port: running.port, host: config.host }, 'listening');
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    running.shutdown(signal).then(() => exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+void main();
