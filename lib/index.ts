@@ -1,0 +1,2 @@
+export * from './sidecar-app';
+export { SidecarAppPropError } from './validate';

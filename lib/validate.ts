@@ -1,0 +1,170 @@
+/**
+ * Synth-time checks for SidecarApp props. Each check throws a one-line Error that
+ * names the prop, so a bad value fails `cdk8s synth` instead of `kubectl apply`
+ * or, worse, a pod that never becomes ready.
+ */
+
+/** Thrown for an invalid SidecarApp prop. The message names the prop. */
+export class SidecarAppPropError extends Error {
+  constructor(
+    /** Dotted name of the offending prop, e.g. `main.port`. */
+    readonly prop: string,
+    message: string,
+  ) {
+    super(`SidecarApp: ${prop} ${message}`);
+    this.name = 'SidecarAppPropError';
+  }
+}
+
+export function fail(prop: string, message: string): never {
+  throw new SidecarAppPropError(prop, message);
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+// IANA_SVC_NAME as the API server checks container port names.
+const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+// Before Kubernetes 1.30 env var names must be C identifiers.
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+
+export function integerInRange(prop: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(prop, `must be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function port(prop: string, value: number): number {
+  return integerInRange(prop, value, 1, 65535);
+}
+
+/**
+ * A name used for the Deployment, Service, NetworkPolicy, ... The Service name is
+ * the strictest (DNS-1035: must start with a letter), so check against that.
+ */
+export function resourceName(prop: string, value: string): string {
+  if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value) || !/^[a-z]/.test(value)) {
+    fail(prop, `must be a DNS label (lowercase letters, digits and '-', starting with a letter, at most 63 characters), got "${value}"`);
+  }
+  return value;
+}
+
+export function dnsSubdomain(prop: string, value: string): string {
+  if (value.length === 0 || value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    fail(prop, `must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got "${value}"`);
+  }
+  return value;
+}
+
+/** Service port names are DNS labels. */
+export function servicePortName(prop: string, value: string): string {
+  if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value)) {
+    fail(prop, `must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got "${value}"`);
+  }
+  return value;
+}
+
+/** Container port names are IANA service names: at most 15 characters, at least one letter, no '--'. */
+export function containerPortName(prop: string, value: string): string {
+  if (value.length === 0 || value.length > 15) {
+    fail(prop, `must be 1..15 characters long (IANA service name), got "${value}" (${value.length})`);
+  }
+  if (!IANA_SVC_NAME.test(value) || value.includes('--') || !/[a-z]/.test(value)) {
+    fail(prop, `must be an IANA service name (lowercase letters, digits and single '-', with at least one letter), got "${value}"`);
+  }
+  return value;
+}
+
+/** An image reference pinned to a tag (not `latest`) or a digest. */
+export function pinnedImage(prop: string, value: string): string {
+  const pinned = 'must be pinned to a tag (e.g. "repo/app:1.2.3", not "latest") or a digest';
+  if (value.trim().length === 0) fail(prop, `must not be empty; image ${pinned}`);
+  if (/\s/.test(value)) fail(prop, `must not contain whitespace, got "${value}"`);
+  const [name, digest] = splitOnce(value, '@');
+  if (digest !== undefined && !/^sha256:[a-f0-9]{64}$/.test(digest)) {
+    fail(prop, `has an invalid digest "${digest}" (expected sha256:<64 hex>)`);
+  }
+  const slash = name.lastIndexOf('/');
+  const lastComponent = name.slice(slash + 1);
+  const colon = lastComponent.indexOf(':');
+  const repository = colon < 0 ? name : name.slice(0, slash + 1 + colon);
+  const tag = colon < 0 ? undefined : lastComponent.slice(colon + 1);
+  checkRepository(prop, repository);
+  if (digest !== undefined) return value;
+  if (tag === undefined) fail(prop, `"${value}" has no tag; image ${pinned}`);
+  if (tag === 'latest') fail(prop, `"${value}" uses the "latest" tag; image ${pinned}`);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) fail(prop, `has an invalid tag "${tag}"`);
+  return value;
+}
+
+function checkRepository(prop: string, repository: string): void {
+  const components = repository.split('/');
+  // A first component with a '.' or ':' (or "localhost") is a registry host.
+  const first = components[0];
+  const hasRegistry = components.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (hasRegistry && !/^[A-Za-z0-9.-]+(:[0-9]+)?$/.test(first)) fail(prop, `has an invalid registry "${first}"`);
+  for (const component of hasRegistry ? components.slice(1) : components) {
+    if (!/^[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*$/.test(component)) {
+      fail(prop, `has an invalid repository "${repository}" (lowercase letters, digits and separators only)`);
+    }
+  }
+}
+
+function splitOnce(value: string, separator: string): [string, string | undefined] {
+  const at = value.indexOf(separator);
+  return at < 0 ? [value, undefined] : [value.slice(0, at), value.slice(at + 1)];
+}
+
+export function envName(prop: string, value: string): string {
+  if (!ENV_NAME.test(value)) fail(prop, `has an invalid variable name "${value}" (letters, digits and '_', not starting with a digit)`);
+  return value;
+}
+
+export function label(prop: string, key: string, value: string): void {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = key.slice(slash + 1);
+  if ((prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name)) {
+    fail(prop, `has an invalid label key "${key}"`);
+  }
+  if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label "${key}": "${value}"`);
+}
+
+/** Paths the sidecar lets through without a token: exact paths, sent comma-separated. */
+export function publicPath(prop: string, value: string): string {
+  if (!value.startsWith('/') || /[?#,\s]/.test(value)) {
+    fail(prop, `entries must start with '/' and contain no '?', '#', ',' or whitespace, got "${value}"`);
+  }
+  return value;
+}
+
+const BINARY_SUFFIX: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const DECIMAL_SUFFIX: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+
+/** Parse a Kubernetes quantity ("50m", "0.5", "64Mi", "1G", "1e3") into base units. */
+export function quantity(prop: string, value: string): number {
+  const match = /^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$/.exec(value);
+  if (match === null) fail(prop, `must be a Kubernetes quantity such as "100m", "0.5", "64Mi", got "${value}"`);
+  const amount = Number(match[1]);
+  const suffix = match[2] ?? '';
+  if (suffix in BINARY_SUFFIX) return amount * BINARY_SUFFIX[suffix];
+  if (suffix in DECIMAL_SUFFIX) return amount * DECIMAL_SUFFIX[suffix];
+  return amount * 10 ** Number(suffix.slice(1));
+}
+
+export function oneOf<T extends string>(prop: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) fail(prop, `must be one of ${allowed.join(', ')}, got "${String(value)}"`);
+  return value;
+}
+
+/** Throw if two entries share a value; `what` names the kind of value. */
+export function distinct(entries: ReadonlyArray<readonly [prop: string, value: string | number]>, what: string): void {
+  const seen = new Map<string | number, string>();
+  for (const [prop, value] of entries) {
+    const other = seen.get(value);
+    if (other !== undefined) fail(prop, `(${value}) must differ from ${other}: two ${what} cannot be the same`);
+    seen.set(value, prop);
+  }
+}
