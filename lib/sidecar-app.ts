@@ -509,11 +509,11 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
   );
 
   const tokenSecretName = check.dnsSubdomain('tokenSecretName', props.tokenSecretName ?? `${name}-tokens`);
-  const publicPaths = (props.publicPaths ?? []).map((p) => check.publicPath('publicPaths', p));
+  const publicPaths = check.publicPaths('publicPaths', props.publicPaths ?? []);
   const upstreamTimeoutMs = check.integerInRange('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMINGS.upstreamTimeoutMs, 1, 3_600_000);
-  const drainDelayMs = check.integerInRange('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMINGS.sidecarDrainDelayMs, 0, 3_600_000);
+  const drainDelayMs = check.integerInRange('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMINGS.sidecarDrainDelayMs, 0, 600_000);
   const preStopDelaySeconds = check.integerInRange('preStopDelaySeconds', props.preStopDelaySeconds ?? 5, 0, 3600);
-  const terminationGracePeriodSeconds = check.integerInRange('terminationGracePeriodSeconds', props.terminationGracePeriodSeconds ?? 40, 0, 86_400);
+  const terminationGracePeriodSeconds = check.integerInRange('terminationGracePeriodSeconds', props.terminationGracePeriodSeconds ?? 40, 0, 3600);
   const neededGrace = preStopDelaySeconds + Math.ceil((drainDelayMs + upstreamTimeoutMs) / 1000) + GRACE_MARGIN_SECONDS;
   if (terminationGracePeriodSeconds < neededGrace) {
     check.fail(

@@ -133,11 +133,16 @@ export function label(prop: string, key: string, value: string): void {
 }
 
 /** Paths the sidecar lets through without a token: exact paths, sent comma-separated. */
-export function publicPath(prop: string, value: string): string {
-  if (!value.startsWith('/') || /[?#,\s]/.test(value)) {
-    fail(prop, `entries must start with '/' and contain no '?', '#', ',' or whitespace, got "${value}"`);
+export function publicPaths(prop: string, values: readonly string[]): readonly string[] {
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (!value.startsWith('/') || /[?#,\s\u0000-\u001f\u007f]/.test(value)) {
+      fail(prop, `entries must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${JSON.stringify(value)}`);
+    }
+    if (seen.has(value)) fail(prop, `lists "${value}" twice`);
+    seen.add(value);
   }
-  return value;
+  return values;
 }
 
 const BINARY_SUFFIX: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
