@@ -1,0 +1,96 @@
+/**
+ * Admin port (Express 5): liveness, readiness and metrics. No authentication; not in the Service.
+ */
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import * as http from 'http';
+import { HEALTH_PATHS } from '../../../contract';
+import type { Logger } from './log';
+import { errorFields } from './log';
+import type { SidecarMetrics } from './metrics';
+
+const UPSTREAM_CHECK_TIMEOUT_MS = 1_000;
+
+export interface AdminOptions {
+  readonly upstream: URL;
+  readonly upstreamHealthPath: string;
+  readonly metrics: SidecarMetrics;
+  readonly logger: Logger;
+  /** Reason readiness must fail regardless of the upstream (shutting down, no tokens), or undefined. */
+  readonly notReadyReason: () => string | undefined;
+}
+
+/** GET the main service's health path on a fresh connection (not the proxy pool); resolve a failure reason or undefined. */
+export function checkUpstream(upstream: URL, healthPath: string, timeoutMs = UPSTREAM_CHECK_TIMEOUT_MS): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (reason: string | undefined) => {
+      if (!settled) {
+        settled = true;
+        resolve(reason);
+      }
+    };
+    const req = http.get(
+      {
+        hostname: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: upstream.port || 80,
+        path: healthPath,
+        agent: false,
+        headers: { 'user-agent': 'sidecar-readiness', connection: 'close' },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        done(code >= 200 && code < 300 ? undefined : `main service not answering: HTTP ${code}`);
+      },
+    );
+    req.on('timeout', () => {
+      done(`main service not answering: no answer within ${timeoutMs} ms`);
+      req.destroy();
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => done(`main service not answering: ${err.code ?? err.message}`));
+  });
+}
+
+export function createAdminApp(opts: AdminOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+
+  const text = (res: Response, status: number, body: string) => {
+    res.status(status).set('cache-control', 'no-store').type('text/plain').send(`${body}\n`);
+  };
+
+  app.get(HEALTH_PATHS.sidecarLiveness, (_req, res) => text(res, 200, 'ok'));
+
+  app.get(HEALTH_PATHS.sidecarReadiness, async (_req, res) => {
+    const local = opts.notReadyReason();
+    if (local !== undefined) return text(res, 503, local);
+    const upstream = await checkUpstream(opts.upstream, opts.upstreamHealthPath);
+    // Shutdown may have begun while we waited.
+    const reason = opts.notReadyReason() ?? upstream;
+    if (reason !== undefined) return text(res, 503, reason);
+    return text(res, 200, 'ready');
+  });
+
+  app.get(HEALTH_PATHS.metrics, async (_req, res) => {
+    const body = await opts.metrics.registry.metrics();
+    res.status(200).set('content-type', opts.metrics.registry.contentType).send(body);
+  });
+
+  app.use((_req: Request, res: Response) => text(res, 404, 'not found'));
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    opts.logger.error({ err: errorFields(err) }, 'admin request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
+    text(res, status >= 400 && status < 600 ? status : 500, status === 404 ? 'not found' : status < 500 ? 'bad request' : 'internal error');
+  });
+
+  return app;
+}

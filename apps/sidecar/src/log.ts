@@ -1,0 +1,44 @@
+/**
+ * JSON logs on stdout via pino. Asynchronous writes keep logging off the request's critical path;
+ * flushLogs() must run before process.exit.
+ */
+import pino from 'pino';
+import type { LogLevel } from './config';
+
+export type Logger = pino.Logger;
+
+let destination: pino.DestinationStream & { flushSync?: () => void } | undefined;
+
+/** Error fields that are safe to log: never the stack (house rule), never request data. */
+export function errorFields(err: unknown): { type: string; code?: string; message: string } {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { type: err.name, ...(code ? { code } : {}), message: err.message.slice(0, 200) };
+  }
+  return { type: typeof err, message: String(err).slice(0, 200) };
+}
+
+export function createLogger(level: LogLevel, stream?: pino.DestinationStream): Logger {
+  destination = stream ?? pino.destination({ dest: 1, sync: false });
+  return pino(
+    {
+      level,
+      base: { service: 'sidecar' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: errorFields },
+      // Belt and braces: nothing in this code logs headers, but a future change must not leak tokens.
+      redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token'], censor: '[redacted]' },
+    },
+    destination,
+  );
+}
+
+/** Write out buffered log lines; safe to call more than once. */
+export function flushLogs(): void {
+  try {
+    destination?.flushSync?.();
+  } catch {
+    // Nothing useful left to do with a log that cannot be flushed at exit.
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Prometheus metrics on a private registry. Labels carry token NAMES, never token values.
+ * Label children are cached so the per-request cost is a map lookup and an increment.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type AuthFailureReason = 'missing' | 'wrong_scheme' | 'malformed' | 'invalid_token' | 'no_tokens_loaded';
+export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['missing', 'wrong_scheme', 'malformed', 'invalid_token', 'no_tokens_loaded'];
+
+export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'request_timeout';
+
+export interface SidecarMetrics {
+  readonly registry: Registry;
+  /** One finished request (or WebSocket upgrade) with its status code and subject ("" when none). */
+  request(code: number, subject: string): void;
+  authFailure(reason: AuthFailureReason): void;
+  clientError(reason: ClientErrorReason): void;
+  inFlight: Gauge;
+  /** Seconds from forwarding to the upstream's response headers. */
+  upstreamDuration(seconds: number): void;
+  tokensLoaded(n: number): void;
+  tokenReload(result: 'success' | 'failure'): void;
+}
+
+export function createMetrics(): SidecarMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'sidecar_http_requests_total',
+    help: 'Requests answered on the proxy port, by status code and token name (subject; empty when unauthenticated or public).',
+    labelNames: ['code', 'subject'] as const,
+    registers: [registry],
+  });
+  const authFailures = new Counter({
+    name: 'sidecar_auth_failures_total',
+    help: 'Requests refused with 401, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const clientErrors = new Counter({
+    name: 'sidecar_client_errors_total',
+    help: 'Connections refused before a request was parsed (bad syntax, oversized or slow headers), by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: 'sidecar_http_requests_in_flight',
+    help: 'Requests currently being handled on the proxy port.',
+    registers: [registry],
+  });
+  const upstream = new Histogram({
+    name: 'sidecar_upstream_duration_seconds',
+    help: 'Time from forwarding a request to receiving the response headers from the main service.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const tokens = new Gauge({
+    name: 'sidecar_tokens_loaded',
+    help: 'Number of valid tokens currently accepted.',
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: 'sidecar_token_reloads_total',
+    help: 'Reloads of the tokens directory, by result.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+
+  const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
+  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'request_timeout'] as const) clientErrors.labels(r);
+  for (const r of ['success', 'failure'] as const) reloads.labels(r);
+  const requestChildren = new Map<string, Counter.Internal>();
+
+  return {
+    registry,
+    request(code, subject) {
+      const key = `${code} ${subject}`;
+      let child = requestChildren.get(key);
+      if (child === undefined) {
+        child = requests.labels(String(code), subject);
+        requestChildren.set(key, child);
+      }
+      child.inc();
+    },
+    authFailure(reason) {
+      authChildren.get(reason)!.inc();
+    },
+    clientError(reason) {
+      clientErrors.labels(reason).inc();
+    },
+    inFlight,
+    upstreamDuration(seconds) {
+      upstream.observe(seconds);
+    },
+    tokensLoaded(n) {
+      tokens.set(n);
+    },
+    tokenReload(result) {
+      reloads.labels(result).inc();
+    },
+  };
+}

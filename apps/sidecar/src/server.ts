@@ -1,0 +1,348 @@
+/**
+ * The sidecar: a plain node:http proxy port running `authenticate → forward`, and an Express admin port.
+ * The proxy port deliberately avoids Express: its per-request machinery doubled the CPU cost of a
+ * proxied request in our measurements (see README-sidecar.md).
+ */
+import * as http from 'http';
+import type { AddressInfo, Socket } from 'net';
+import type { Duplex } from 'stream';
+import { createAdminApp } from './admin';
+import { createAuthenticator } from './authenticate';
+import type { SidecarConfig } from './config';
+import { contextOf, logPath } from './context';
+import type { RequestContext } from './context';
+import { createForwarder } from './forward';
+import type { Logger } from './log';
+import { errorFields } from './log';
+import { createMetrics } from './metrics';
+import type { ClientErrorReason, SidecarMetrics } from './metrics';
+import { TokenStore } from './tokens';
+
+/** Idle time before we close a client's keep-alive connection. */
+const CLIENT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** More headers than this is abuse, not a client. */
+const MAX_HEADERS = 100;
+/** Node only checks headersTimeout at this interval (default 30 s). */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface Sidecar {
+  readonly proxyServer: http.Server;
+  readonly adminServer: http.Server;
+  readonly tokens: TokenStore;
+  readonly metrics: SidecarMetrics;
+  /** Load tokens, bind both ports; resolves with the bound ports. */
+  start(): Promise<{ port: number; adminPort: number }>;
+  /** The graceful shutdown sequence; resolves with the exit code (0 clean, 1 deadline hit). */
+  shutdown(signal: string): Promise<number>;
+}
+
+const PLAIN = 'text/plain; charset=utf-8';
+
+function writeSimple(res: http.ServerResponse, status: number, body: string, requestId: string, close: boolean): void {
+  const headers: Record<string, string> = {
+    'content-type': PLAIN,
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers).end(body);
+}
+
+function rawResponse(socket: Duplex, status: number, reason: string, extra = ''): void {
+  const body = `${reason}\n`;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${PLAIN}\r\nContent-Length: ${body.length}\r\n${extra}Connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
+
+/** Raw path of the request target, before any query; no decoding or normalisation on purpose. */
+function rawPathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
+  const metrics = createMetrics();
+  let shuttingDown = false;
+  let inFlight = 0;
+  let closingConnections = false;
+  const closing = () => closingConnections;
+
+  const tokens = new TokenStore({
+    dir: config.tokensDir,
+    pollIntervalMs: config.tokensPollIntervalMs,
+    logger,
+    onReload: (result, count) => {
+      metrics.tokenReload(result);
+      metrics.tokensLoaded(count);
+    },
+  });
+
+  const authenticator = createAuthenticator({
+    tokens: () => tokens.tokens,
+    realm: config.realm,
+    onFailure: (reason) => metrics.authFailure(reason),
+    closing,
+  });
+
+  const forwarder = createForwarder({
+    upstream: config.upstream,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
+    forwardAuthorization: config.forwardAuthorization,
+    logger,
+    onUpstreamResponse: (s) => metrics.upstreamDuration(s),
+    closing,
+  });
+
+  const accessLine = (method: string | undefined, url: string | undefined, status: number, ctx: RequestContext, extra?: Record<string, unknown>) => {
+    const line: Record<string, unknown> = {
+      method,
+      path: logPath(url),
+      status,
+      durationMs: Math.round((performance.now() - ctx.start) * 100) / 100,
+      requestId: ctx.requestId,
+    };
+    if (ctx.subject !== undefined) line.subject = ctx.subject;
+    if (ctx.reason !== undefined) line.reason = ctx.reason;
+    if (ctx.upstreamError !== undefined) line.upstreamError = ctx.upstreamError;
+    logger.info(extra ? Object.assign(line, extra) : line, 'request');
+  };
+
+  // One shared listener (no closure per request): `this` is the response.
+  function onResponseClose(this: http.ServerResponse): void {
+    const req = this.req;
+    const ctx = contextOf(req);
+    metrics.inFlight.dec();
+    inFlight--;
+    const finished = this.writableFinished;
+    if (!finished) {
+      ctx.clientGone = true;
+      // Free the upstream request at once; http-proxy alone misses a client leaving a fully-read GET.
+      if (ctx.proxyReq !== undefined && !ctx.proxyReq.destroyed) ctx.proxyReq.destroy();
+    }
+    // 499: the client closed the connection before we could answer (nginx's convention).
+    const status = !finished && !this.headersSent ? 499 : this.statusCode;
+    metrics.request(status, ctx.subject ?? '');
+    accessLine(req.method, req.url, status, ctx, finished ? undefined : { aborted: true });
+  }
+
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const ctx = contextOf(req);
+    metrics.inFlight.inc();
+    inFlight++;
+    res.once('close', onResponseClose);
+    try {
+      if (req.rawHeaders.length > MAX_HEADERS * 2) {
+        metrics.clientError('too_many_headers');
+        ctx.reason = 'too_many_headers';
+        writeSimple(res, 431, 'Request Header Fields Too Large\n', ctx.requestId, true);
+        return;
+      }
+      if (config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url))) {
+        ctx.reason = 'public';
+        forwarder.forward(req, res, undefined);
+        return;
+      }
+      const verdict = authenticator.authenticate(req);
+      if (!verdict.ok) {
+        authenticator.reject(req, res, verdict);
+        return;
+      }
+      ctx.subject = verdict.subject;
+      forwarder.forward(req, res, verdict.subject);
+    } catch (err) {
+      logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'request handling failed');
+      if (!res.headersSent && !res.destroyed) writeSimple(res, 500, 'Internal Server Error\n', ctx.requestId, true);
+      else res.destroy();
+    }
+  }
+
+  const upgradedSockets = new Set<Duplex>();
+
+  function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node detaches its own error handling from upgraded sockets: an unhandled 'error' would crash us.
+    socket.on('error', () => socket.destroy());
+    const ctx = contextOf(req);
+    let logged = false;
+    const finish = () => {
+      if (logged) return;
+      logged = true;
+      upgradedSockets.delete(socket);
+      const status = ctx.upgradeStatus ?? (ctx.upstreamError ? 502 : 499);
+      metrics.request(status, ctx.subject ?? '');
+      accessLine(req.method, req.url, status, ctx, { upgrade: true });
+    };
+    socket.once('close', finish);
+    try {
+      if (closingConnections) {
+        ctx.upgradeStatus = 503;
+        rawResponse(socket, 503, 'Service Unavailable', `X-Request-Id: ${ctx.requestId}\r\n`);
+        return;
+      }
+      if (req.rawHeaders.length > MAX_HEADERS * 2) {
+        metrics.clientError('too_many_headers');
+        ctx.upgradeStatus = 431;
+        rawResponse(socket, 431, 'Request Header Fields Too Large', `X-Request-Id: ${ctx.requestId}\r\n`);
+        return;
+      }
+      const isPublic = config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url));
+      let subject: string | undefined;
+      if (isPublic) {
+        ctx.reason = 'public';
+      } else {
+        const verdict = authenticator.authenticate(req);
+        if (!verdict.ok) {
+          authenticator.rejectUpgrade(req, socket, verdict);
+          return;
+        }
+        subject = ctx.subject = verdict.subject;
+      }
+      // Only WebSocket upgrades are proxied; anything else (h2c, …) is refused plainly.
+      if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+        ctx.upgradeStatus = 400;
+        rawResponse(socket, 400, 'Bad Request', `X-Request-Id: ${ctx.requestId}\r\n`);
+        return;
+      }
+      upgradedSockets.add(socket);
+      forwarder.upgrade(req, socket, head, subject);
+    } catch (err) {
+      logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'upgrade handling failed');
+      socket.destroy();
+    }
+  }
+
+  const proxyServer = http.createServer(
+    {
+      headersTimeout: config.headersTimeoutMs,
+      // Bodies stream for as long as they need; stalls are cut by the inactivity timeout below.
+      requestTimeout: 0,
+      keepAliveTimeout: CLIENT_KEEPALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    },
+    handleRequest,
+  );
+  // Count headers ourselves (431 above 100); Node's cap would silently drop the excess instead.
+  proxyServer.maxHeadersCount = 0;
+  // Socket inactivity: longer than the upstream timeout, so a slow upstream yields a 504, not a cut.
+  proxyServer.timeout = config.upstreamTimeoutMs + config.headersTimeoutMs;
+  proxyServer.on('upgrade', handleUpgrade);
+  proxyServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let reason: ClientErrorReason = 'bad_request';
+    let text = 'Bad Request';
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      reason = 'headers_too_large';
+      text = 'Request Header Fields Too Large';
+    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
+      status = 408;
+      reason = 'headers_timeout';
+      text = 'Request Timeout';
+    }
+    metrics.clientError(reason);
+    // Never the raw packet: it may hold a token.
+    logger.info({ status, reason, code }, 'client error');
+    const s = socket as Socket;
+    // A response may already be under way on this socket (pipelining); then just cut it.
+    if ((s as unknown as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    rawResponse(socket, status, text);
+  });
+
+  const adminServer = http.createServer(
+    createAdminApp({
+      upstream: config.upstream,
+      upstreamHealthPath: config.upstreamHealthPath,
+      metrics,
+      logger,
+      notReadyReason: () => (shuttingDown ? 'shutting down' : tokens.unavailableReason),
+    }),
+  );
+  adminServer.keepAliveTimeout = CLIENT_KEEPALIVE_TIMEOUT_MS;
+
+  const listen = (server: http.Server, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen(port, config.host, () => {
+        server.off('error', onError);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  async function start(): Promise<{ port: number; adminPort: number }> {
+    await tokens.start();
+    const port = await listen(proxyServer, config.port);
+    const adminPort = await listen(adminServer, config.adminPort);
+    return { port, adminPort };
+  }
+
+  let shutdownPromise: Promise<number> | undefined;
+
+  function shutdown(signal: string): Promise<number> {
+    if (shutdownPromise) {
+      logger.info({ signal }, 'shutdown already in progress');
+      return shutdownPromise;
+    }
+    shutdownPromise = new Promise<number>((resolve) => {
+      const began = performance.now();
+      const elapsed = () => Math.round(performance.now() - began);
+      shuttingDown = true;
+      logger.info({ signal, drainDelayMs: config.drainDelayMs, phase: 'drain' }, 'shutdown: readiness is 503; still forwarding while endpoints are removed');
+
+      const deadline = setTimeout(() => {
+        const open = upgradedSockets.size;
+        logger.error({ phase: 'deadline', elapsedMs: elapsed(), inFlight, webSockets: open }, 'shutdown: deadline reached; cutting remaining connections');
+        proxyServer.closeAllConnections();
+        for (const s of upgradedSockets) s.destroy();
+        adminServer.closeAllConnections();
+        tokens.close();
+        forwarder.close();
+        resolve(1);
+      }, config.shutdownTimeoutMs);
+      deadline.unref();
+
+      setTimeout(() => {
+        closingConnections = true;
+        logger.info({ phase: 'close', elapsedMs: elapsed(), inFlight, webSockets: upgradedSockets.size }, 'shutdown: closing the listener; finishing in-flight requests');
+        // Connections turn idle as their last response ends; Node does not close those by itself.
+        const sweep = setInterval(() => proxyServer.closeIdleConnections(), 50);
+        sweep.unref();
+        proxyServer.close(() => {
+          clearInterval(sweep);
+          logger.info({ phase: 'closed', elapsedMs: elapsed() }, 'shutdown: all proxy connections closed');
+          tokens.close();
+          forwarder.close();
+          adminServer.close();
+          adminServer.closeAllConnections();
+          clearTimeout(deadline);
+          logger.info({ phase: 'exit', elapsedMs: elapsed() }, 'shutdown: done');
+          resolve(0);
+        });
+        proxyServer.closeIdleConnections();
+        // WebSockets have no request boundary to wait for.
+        for (const s of upgradedSockets) s.destroy();
+      }, config.drainDelayMs);
+    });
+    return shutdownPromise;
+  }
+
+  return { proxyServer, adminServer, tokens, metrics, start, shutdown };
+}

@@ -1,0 +1,294 @@
+/**
+ * The set of valid tokens, read from a directory laid out like a mounted Secret.
+ *
+ * Kubelet layout: `..data -> ..2024_xx` (swapped atomically by rename on update) and
+ * `<name> -> ..data/<name>`. We resolve `..data` once, read that version only, and check it
+ * did not move meanwhile, so a reload never mixes two versions of the Secret.
+ * A reload builds a complete new set, then swaps one reference: readers never see half a set.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import type { Logger } from './log';
+
+/** RFC 6750 b64token. */
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** Kubernetes Secret key. */
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+const KUBELET_DATA_LINK = '..data';
+const RELOAD_DEBOUNCE_MS = 100;
+
+export interface TokenEntry {
+  readonly digest: Buffer;
+  readonly name: string;
+}
+
+export interface TokenSet {
+  readonly entries: readonly TokenEntry[];
+  /** Token names, sorted; safe to log. */
+  readonly names: readonly string[];
+}
+
+export interface TokenStoreOptions {
+  readonly dir: string;
+  readonly pollIntervalMs: number;
+  readonly logger: Logger;
+  /** Called after each reload attempt with the number of tokens now in force. */
+  readonly onReload?: (result: 'success' | 'failure', count: number) => void;
+}
+
+export function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+class ReloadError extends Error {}
+
+/** Holds the current token set; reloads on directory change events and on a poll as a fallback. */
+export class TokenStore {
+  private current: TokenSet = { entries: [], names: [] };
+  private everLoaded = false;
+  private lastError: string | undefined = 'not loaded yet';
+  private lastFingerprint = '';
+  private watcher: fs.FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private closed = false;
+
+  constructor(private readonly opts: TokenStoreOptions) {}
+
+  /** The set in force. Read it once per request; it is replaced, never mutated. */
+  get tokens(): TokenSet {
+    return this.current;
+  }
+
+  /** Why there are no tokens, when there never were any; undefined once a set has loaded. */
+  get unavailableReason(): string | undefined {
+    return this.everLoaded ? undefined : `no tokens loaded: ${this.lastError ?? 'unknown'}`;
+  }
+
+  /** The most recent reload failure, even when an older good set is still in force. */
+  get lastReloadError(): string | undefined {
+    return this.lastError;
+  }
+
+  /** Load once, then watch and poll. Never rejects: failures are logged and exposed. */
+  async start(): Promise<void> {
+    await this.reload('start');
+    if (this.closed) return;
+    this.watch();
+    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+  }
+
+  /** Reload now; concurrent calls coalesce into one extra run. */
+  reload(trigger: string): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.rerun = false;
+          await this.reloadOnce(trigger);
+        } while (this.rerun && !this.closed);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private watch(): void {
+    try {
+      this.watcher = fs.watch(this.opts.dir, { persistent: false }, () => this.scheduleReload());
+      this.watcher.on('error', (err) => {
+        // The poll still covers us; e.g. the directory was removed and will come back.
+        this.opts.logger.warn({ err, dir: this.opts.dir }, 'tokens directory watch failed; relying on polling');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
+    }
+  }
+
+  private scheduleReload(): void {
+    if (this.closed) return;
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => void this.reload('change'), RELOAD_DEBOUNCE_MS);
+    this.debounceTimer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.closed || this.running) return;
+    if (!this.watcher) this.watch();
+    let fp: string;
+    try {
+      fp = await this.fingerprint();
+    } catch (err) {
+      fp = `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
+    }
+    if (fp !== this.lastFingerprint) await this.reload('poll');
+  }
+
+  /** Cheap summary of what a reload would read: resolved version dir plus each entry's identity. */
+  private async fingerprint(): Promise<string> {
+    return this.fingerprintOf((await this.resolveRoot()).root);
+  }
+
+  private async fingerprintOf(root: string): Promise<string> {
+    const names = (await fsp.readdir(root)).filter((n) => !n.startsWith('.')).sort();
+    const parts = [root];
+    for (const n of names) {
+      try {
+        const st = await fsp.stat(path.join(root, n));
+        parts.push(`${n}:${st.ino}:${st.size}:${st.mtimeMs}`);
+      } catch {
+        parts.push(`${n}:missing`);
+      }
+    }
+    return parts.join('|');
+  }
+
+  private async resolveRoot(): Promise<{ root: string; kubelet: boolean }> {
+    const link = path.join(this.opts.dir, KUBELET_DATA_LINK);
+    try {
+      return { root: await fsp.realpath(link), kubelet: true };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fsp.access(this.opts.dir, fs.constants.R_OK);
+      return { root: this.opts.dir, kubelet: false };
+    }
+  }
+
+  private async reloadOnce(trigger: string): Promise<void> {
+    const log = this.opts.logger;
+    let set: TokenSet;
+    let fingerprint: string;
+    try {
+      ({ set, fingerprint } = await this.readConsistent());
+      if (set.entries.length === 0) throw new ReloadError('directory holds no valid token');
+    } catch (err) {
+      const reason = err instanceof ReloadError ? err.message : `cannot read directory: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      const changed = reason !== this.lastError;
+      this.lastError = reason;
+      this.lastFingerprint = `error:${reason}`;
+      this.opts.onReload?.('failure', this.current.entries.length);
+      // Log once per distinct failure, not on every poll.
+      if (changed || trigger !== 'poll') {
+        log.error(
+          { dir: this.opts.dir, reason, trigger, tokensInForce: this.current.entries.length },
+          this.everLoaded ? 'token reload failed; keeping the last good set' : 'no valid tokens; refusing every request',
+        );
+      }
+      return;
+    }
+    const before = this.current.names.join(',');
+    this.current = set;
+    this.everLoaded = true;
+    this.lastError = undefined;
+    this.lastFingerprint = fingerprint;
+    this.opts.onReload?.('success', set.entries.length);
+    if (before !== set.names.join(',') || trigger === 'start') {
+      log.info({ dir: this.opts.dir, tokens: set.names, trigger }, 'tokens loaded');
+    } else {
+      log.debug({ dir: this.opts.dir, tokens: set.names, trigger }, 'tokens reloaded');
+    }
+  }
+
+  /** Read one version of the directory; retry if kubelet swapped `..data` while we read. */
+  private async readConsistent(): Promise<{ set: TokenSet; fingerprint: string }> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const { root, kubelet } = await this.resolveRoot();
+      try {
+        const fingerprint = await this.fingerprintOf(root);
+        const set = await this.readDir(root);
+        if (!kubelet) return { set, fingerprint };
+        if ((await fsp.realpath(path.join(this.opts.dir, KUBELET_DATA_LINK))) === root) return { set, fingerprint };
+      } catch (err) {
+        // The old version directory vanished under us: kubelet finished a swap. Read the new one.
+        if (!kubelet || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    throw new ReloadError('directory kept changing while being read');
+  }
+
+  private async readDir(root: string): Promise<TokenSet> {
+    const log = this.opts.logger;
+    const names = (await fsp.readdir(root)).filter((n) => !n.startsWith('.')).sort();
+    const entries: TokenEntry[] = [];
+    const seen = new Map<string, string>();
+    for (const name of names) {
+      const file = path.join(root, name);
+      const skip = (why: string) => log.warn({ dir: this.opts.dir, name, reason: why }, 'token file skipped');
+      if (!SECRET_KEY.test(name)) {
+        skip('name is not a valid Secret key');
+        continue;
+      }
+      let st: fs.Stats;
+      try {
+        st = await fsp.stat(file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          // A dangling link in a plain directory is skipped; in a vanished kubelet version it means "retry".
+          const isLink = await fsp.lstat(file).then((l) => l.isSymbolicLink(), () => false);
+          if (isLink) {
+            skip('dangling symlink');
+            continue;
+          }
+        }
+        throw err;
+      }
+      if (st.isDirectory()) {
+        skip('is a directory');
+        continue;
+      }
+      if (!st.isFile()) {
+        skip('not a regular file');
+        continue;
+      }
+      if (st.size > MAX_TOKEN_FILE_BYTES) {
+        skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
+        continue;
+      }
+      const content = await fsp.readFile(file, 'utf8');
+      if (content.length > MAX_TOKEN_FILE_BYTES) {
+        skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
+        continue;
+      }
+      const token = content.trim();
+      if (token === '') {
+        skip('empty');
+        continue;
+      }
+      if (!B64TOKEN.test(token)) {
+        skip('content is not a valid bearer token (RFC 6750 b64token)');
+        continue;
+      }
+      const digest = sha256(token);
+      const key = digest.toString('hex');
+      const previous = seen.get(key);
+      if (previous !== undefined) {
+        skip(`same token as "${previous}"`);
+        continue;
+      }
+      seen.set(key, name);
+      entries.push({ digest, name });
+    }
+    return { entries, names: entries.map((e) => e.name) };
+  }
+}
