@@ -375,7 +375,7 @@ describe('SidecarApp props', () => {
     });
     expect(envOf(main)[MAIN_ENV.logLevel]).toBe('debug');
     expect(podSpec(manifests).volumes[0].secret.secretName).toBe('orders-api-tokens');
-    const labels = podSpec(manifests) && only(manifests, 'Deployment').spec.template.metadata.labels;
+    const labels = only(manifests, 'Deployment').spec.template.metadata.labels;
     expect(labels).toMatchObject({ team: 'payments', 'app.kubernetes.io/part-of': 'shop', 'app.kubernetes.io/instance': 'api' });
   });
 
