@@ -482,9 +482,10 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
   );
   check.distinct(
     [
+      // The fixed name first, so the message names the prop that collides with it.
+      ['the admin port name', ADMIN_PORT_NAME],
       ['main.portName', main.portName],
       ['sidecar.portName', sidecar.portName],
-      [`the admin port name`, ADMIN_PORT_NAME],
     ],
     'container port names in one pod',
   );

@@ -530,6 +530,7 @@ describe('invalid props fail at synth with a message naming the prop', () => {
     ['container port name not an IANA name', { sidecar: { portName: 'Auth' } }, /sidecar\.portName must be an IANA service name/],
     ['container port name without a letter', { sidecar: { portName: '8081' } }, /sidecar\.portName must be an IANA service name/],
     ['container port names colliding', { main: { portName: 'http' }, sidecar: { portName: 'http' } }, /sidecar\.portName \(http\) must differ from main\.portName/],
+    ['container port name taken by the admin port', { main: { portName: 'sidecar-admin' } }, /main\.portName \(sidecar-admin\) must differ from the admin port name/],
     ['Service port name not a DNS label', { mainServicePortName: 'Main_Port' }, /mainServicePortName must be a DNS label/],
     ['Service port names equal', { mainServicePortName: 'http', sidecarServicePortName: 'http' }, /sidecarServicePortName \(http\) must differ/],
     ['empty image', { main: { image: '' } }, /main\.image must not be empty; image must be pinned to a tag/],
