@@ -1,7 +1,7 @@
 /** Entry point of the main service: read the env, listen, shut down gracefully on SIGTERM/SIGINT. */
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
-import { startMain } from './server';
+import { RunningMain, startMain } from './server';
 
 function failConfig(err: ConfigError): void {
   // One line, no stack: this is a deployment mistake, not a bug.
@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   const destination = pino.destination({ sync: false });
   const logger = pino(
     {
-      name: 'main',
+      // Same shape as the sidecar's lines, so one log query covers both containers.
+      base: { service: 'main' },
       level: config.logLevel,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
@@ -29,8 +30,12 @@ async function main(): Promise<void> {
     destination,
   );
   const exit = (code: number) => {
-    destination.flushSync();
-    process.exit(code);
+    // flush(cb), not flushSync(): a sync write during a pending async one could reorder the last lines.
+    const timer = setTimeout(() => process.exit(code), 1_000);
+    destination.flush(() => {
+      clearTimeout(timer);
+      process.exit(code);
+    });
   };
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
@@ -41,7 +46,15 @@ async function main(): Promise<void> {
     exit(1);
   });
 
-  let running;
+  let running: RunningMain | undefined;
+  // Installed before listening: a signal during start-up has nothing to drain, so it exits at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!running) return exit(0);
+    void running.shutdown(signal).then(() => exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   try {
     running = await startMain(config, logger);
   } catch (err) {
@@ -52,12 +65,6 @@ async function main(): Promise<void> {
     throw err;
   }
   logger.info({ port: running.port, host: config.host }, 'listening');
-
-  const onSignal = (signal: NodeJS.Signals) => {
-    running.shutdown(signal).then(() => exit(0));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 }
 
 void main();
