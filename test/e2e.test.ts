@@ -1,0 +1,119 @@
+/**
+ * The manifest drives a real run. The default chart is synthesized in memory, the YAML text parsed back,
+ * and its pod started by scripts/pod.ts exactly as written (env, args, ports, probes, mounts; only the
+ * bind address is 127.0.0.1). Then every probe, the Service's ports and the authenticated path are checked.
+ * The manifest uses the fixed ports 8080/8081/9091, so the cases here run one at a time and each stops its pod.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+import { WELCOME_TEXT } from '../apps/main/src/app';
+import { CONTAINER_NAMES, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
+import { buildApp } from '../main';
+import { Deployment, findDeployment, findService, RunningPod, runPod, secretNamesOf, Service, verifyPod } from '../scripts/pod';
+
+const TOKEN_NAME = 'e2e';
+const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
+
+/** A fresh parse of the synthesized YAML: each case may mutate its own copy. */
+function synthesize(): { deployment: Deployment; service: Service } {
+  const yamlText = buildApp().synthYaml();
+  const docs = parseAllDocuments(yamlText).map((d) => d.toJS());
+  return { deployment: findDeployment(docs), service: findService(docs) };
+}
+
+const containerOf = (deployment: Deployment, name: string) => deployment.spec.template.spec.containers.find((c) => c.name === name)!;
+
+let pod: RunningPod | undefined;
+afterEach(async () => {
+  await pod?.stop('kill');
+  pod = undefined;
+});
+
+async function runAndVerify(deployment: Deployment, service: Service, readyTimeoutMs = 15_000): Promise<string[]> {
+  const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
+  pod = await runPod(deployment, { secrets, readyTimeoutMs });
+  return verifyPod(deployment, service, pod, { token: TOKEN, expectedBody: WELCOME_TEXT });
+}
+
+describe('e2e: the synthesized manifest, run locally', () => {
+  test('every probe, every Service port and the authenticated path work as the manifest says', async () => {
+    const { deployment, service } = synthesize();
+    const checked = await runAndVerify(deployment, service);
+
+    const containers = deployment.spec.template.spec.containers;
+    const probes = containers.flatMap((c) => (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).filter((k) => c[k]).map((k) => `container ${c.name} ${k}`));
+    // The chart declares readiness and liveness on both containers; each was asked and answered 200.
+    expect(probes.length).toBeGreaterThanOrEqual(4);
+    for (const probe of probes) expect(checked.some((c) => c.startsWith(probe) && c.endsWith('-> 200'))).toBe(true);
+    for (const sp of service.spec.ports) expect(checked.some((c) => c.startsWith(`Service port ${sp.name ?? sp.port} -> container`))).toBe(true);
+    expect(checked).toContain(`GET / with the token through port ${containerOf(deployment, CONTAINER_NAMES.sidecar).ports![0].containerPort} -> 200 main page`);
+    expect(checked.some((c) => /without a token .* -> 401$/.test(c))).toBe(true);
+
+    // The Secret mount became a kubelet-style folder, and the sidecar was pointed at it.
+    const sidecar = pod!.containers[CONTAINER_NAMES.sidecar];
+    const tokensDir = sidecar.env[SIDECAR_ENV.tokensDir];
+    expect(containerOf(deployment, CONTAINER_NAMES.sidecar).env!.find((e) => e.name === SIDECAR_ENV.tokensDir)!.value).toBe(TOKENS_MOUNT_PATH);
+    expect(tokensDir).not.toBe(TOKENS_MOUNT_PATH);
+    expect(fs.lstatSync(path.join(tokensDir, '..data')).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(path.join(tokensDir, TOKEN_NAME), 'utf8')).toBe(TOKEN);
+
+    // The main service saw the identity the sidecar asserted: the token's name, never the token.
+    const main = pod!.containers[CONTAINER_NAMES.main];
+    const served = main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.path === '/');
+    expect(served.map((l) => l.subject)).toEqual([TOKEN_NAME]);
+    expect([...main.lines, ...sidecar.lines].join('\n')).not.toContain(TOKEN);
+  });
+
+  // Each mutation is one way the manifest and the apps can drift apart; the check must catch it.
+  const drifts: [string, (d: Deployment, s: Service) => void, RegExp][] = [
+    [
+      'an env var name the app does not read',
+      (d) => {
+        containerOf(d, CONTAINER_NAMES.sidecar).env!.find((e) => e.name === SIDECAR_ENV.upstream)!.name = 'SIDECAR_UPSTREAM_URL';
+      },
+      /container sidecar: env SIDECAR_UPSTREAM_URL is not read by apps\/sidecar/,
+    ],
+    [
+      'a readiness probe path the app does not serve',
+      (d) => {
+        containerOf(d, CONTAINER_NAMES.main).readinessProbe!.httpGet!.path = '/nope';
+      },
+      /container main readinessProbe \(GET \/nope on port \d+\) did not pass/,
+    ],
+    [
+      'a liveness probe path the app does not serve',
+      (d) => {
+        containerOf(d, CONTAINER_NAMES.sidecar).livenessProbe!.httpGet!.path = '/nope';
+      },
+      /container sidecar livenessProbe: GET \/nope on port \d+ answered 404, not 200/,
+    ],
+    [
+      'a container port nobody listens on',
+      (d) => {
+        containerOf(d, CONTAINER_NAMES.main).ports![0].containerPort = 18080;
+      },
+      /container main: port 18080 \(main-http\) is declared, but the process listens on \[8080\]/,
+    ],
+    [
+      'a Service targetPort that reaches no container port',
+      (_d, s) => {
+        s.spec.ports.find((p) => Number(p.targetPort) === 8081)!.targetPort = 8082;
+      },
+      /Service port \S+: targetPort 8082 is not a port declared by any container/,
+    ],
+    [
+      'the tokens Secret not mounted where the env says',
+      (d) => {
+        containerOf(d, CONTAINER_NAMES.sidecar).volumeMounts = [];
+      },
+      /container sidecar (readinessProbe .* did not pass|exited with)/,
+    ],
+  ];
+
+  test.each(drifts)('drift is caught: %s', async (_name, mutate, expected) => {
+    const { deployment, service } = synthesize();
+    mutate(deployment, service);
+    await expect(runAndVerify(deployment, service, 2_500)).rejects.toThrow(expected);
+  });
+});
