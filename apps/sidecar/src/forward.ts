@@ -137,6 +137,14 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           delete h['keep-alive'];
           delete h['proxy-connection'];
           h.connection = !res.shouldKeepAlive || closing() ? 'close' : 'keep-alive';
+          // An upstream that dies mid-body ends proxyRes without an error; http-proxy would leave the
+          // client waiting for the rest. Cut the client response so it sees the truncation at once.
+          proxyRes.once('close', () => {
+            if (!proxyRes.complete && !res.writableEnded && !res.destroyed) {
+              if (ctx.upstreamError === undefined) ctx.upstreamError = 'UPSTREAM_ABORTED';
+              res.destroy();
+            }
+          });
         });
         server.on('proxyReqWs', (proxyReq, req, socket) => {
           const ctx = contextOf(req);

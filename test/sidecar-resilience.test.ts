@@ -1,0 +1,228 @@
+/**
+ * Failure handling of the real sidecar: upstream down (502), timeouts (504), clients leaving,
+ * readiness, slow headers, and the SIGTERM sequence with requests in flight.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { RunningApp, startApp } from './support/apps';
+import { closedPort, eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
+import { TestUpstream, startUpstream } from './support/upstream';
+
+const TOKEN = 'resilience-token-42';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const cleanups: (() => unknown)[] = [];
+let tokensDir: string;
+
+beforeAll(() => {
+  const t = tempDir('sidecar-res-');
+  tokensDir = t.dir;
+  fs.writeFileSync(path.join(tokensDir, 'ci'), TOKEN);
+  cleanups.push(t.cleanup);
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function startSidecar(upstreamUrl: string, extra: Record<string, string> = {}): Promise<RunningApp> {
+  const app = await startApp('sidecar', {
+    env: {
+      [SIDECAR_ENV.port]: '0',
+      [SIDECAR_ENV.adminPort]: '0',
+      [SIDECAR_ENV.host]: '127.0.0.1',
+      [SIDECAR_ENV.upstream]: upstreamUrl,
+      [SIDECAR_ENV.tokensDir]: tokensDir,
+      [SIDECAR_ENV.drainDelayMs]: '0',
+      ...extra,
+    },
+  });
+  cleanups.push(() => app.stop('SIGKILL'));
+  return app;
+}
+
+async function upstream(): Promise<TestUpstream> {
+  const u = await startUpstream();
+  cleanups.push(() => u.close());
+  return u;
+}
+
+describe('upstream failures', () => {
+  it('answers 502 when the main service is down, and still serves afterwards', async () => {
+    const port = await closedPort();
+    const app = await startSidecar(`http://127.0.0.1:${port}`);
+    const res = await request(app.port, { path: '/down', headers: auth });
+    expect(res.status).toBe(502);
+    expect(res.text()).toBe('Bad Gateway\n');
+    expect(res.headers['x-request-id']).toBeTruthy();
+    expect(res.text()).not.toMatch(/ECONNREFUSED|at /);
+    // Bring the main service up on that very port: the same sidecar recovers.
+    const srv = http.createServer((_q, r) => r.end('back'));
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => srv.close(r)));
+    const again = await request(app.port, { path: '/up', headers: auth });
+    expect(again.status).toBe(200);
+    expect(again.text()).toBe('back');
+    const line = await app.waitForLog((l) => l.msg === 'request' && l.status === 502);
+    expect(line.upstreamError).toBe('ECONNREFUSED');
+  });
+
+  it('answers 504 when the main service does not answer in time, and still serves afterwards', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.upstreamTimeoutMs]: '300' });
+    const started = Date.now();
+    const res = await request(app.port, { path: '/stall', headers: auth });
+    expect(res.status).toBe(504);
+    expect(res.text()).toBe('Gateway Timeout\n');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    // The stalled upstream request was released, not left hanging.
+    expect(await eventually(() => u.stallsClosed() >= 1, 2_000)).toBe(true);
+    expect((await request(app.port, { path: '/fine', headers: auth })).status).toBe(200);
+  });
+
+  it('cuts the client response when the upstream breaks mid-stream', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url);
+    const started = Date.now();
+    const outcome = await new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: app.port, path: '/break-mid-stream', headers: auth, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(`ended:${body}`));
+        res.on('error', () => resolve(`aborted:${body}`));
+        res.on('aborted', () => resolve(`aborted:${body}`));
+      });
+      req.on('error', () => resolve('error'));
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(outcome).toBe('aborted:partial\n');
+    const line = await app.waitForLog((l) => l.msg === 'request' && l.path === '/break-mid-stream');
+    expect(line).toMatchObject({ status: 200, aborted: true, upstreamError: 'UPSTREAM_ABORTED' });
+    expect((await request(app.port, { path: '/fine', headers: auth })).status).toBe(200);
+  });
+
+  it('frees the upstream request when the client disconnects', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url);
+    const req = http.get({ host: '127.0.0.1', port: app.port, path: '/stall', headers: auth, agent: false });
+    req.on('error', () => undefined);
+    expect(await eventually(() => u.received.some((r) => r.url === '/stall'), 2_000)).toBe(true);
+    req.destroy();
+    expect(await eventually(() => u.stallsClosed() === 1, 2_000)).toBe(true);
+    const line = await app.waitForLog((l) => l.msg === 'request' && l.path === '/stall');
+    expect(line).toMatchObject({ status: 499, aborted: true });
+    const metrics = (await request(app.adminPort!, { path: HEALTH_PATHS.metrics })).text();
+    expect(metrics).toMatch(/sidecar_http_requests_in_flight 0/);
+  });
+});
+
+describe('readiness', () => {
+  it('flips to 503 when the main service stops, and back when it returns', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url);
+    const ready = () => request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness });
+    expect((await ready()).status).toBe(200);
+    u.setHealthy(false);
+    const unhealthy = await ready();
+    expect(unhealthy.status).toBe(503);
+    expect(unhealthy.text()).toContain('main service not answering: HTTP 503');
+    u.setHealthy(true);
+    expect((await ready()).status).toBe(200);
+    await u.close();
+    const stopped = await ready();
+    expect(stopped.status).toBe(503);
+    expect(stopped.text()).toContain('main service not answering: ECONNREFUSED');
+    expect((await request(app.adminPort!, { path: HEALTH_PATHS.sidecarLiveness })).status).toBe(200);
+  });
+});
+
+describe('slow clients', () => {
+  it('answers 408 to headers that do not arrive in time', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.headersTimeoutMs]: '300' });
+    const started = Date.now();
+    const res = await rawRequest(app.port, `GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n`, 4_000);
+    expect(rawStatus(res)).toBe(408);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(u.count()).toBe(0);
+  });
+
+  it('answers 431 to oversized headers', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url);
+    const res = await request(app.port, { path: '/', headers: { ...auth, 'x-big': 'b'.repeat(20_000) } });
+    expect(res.status).toBe(431);
+    expect(u.count()).toBe(0);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM: readiness 503 at once, keeps forwarding through the drain, finishes in-flight requests, exits 0', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.drainDelayMs]: '600', [SIDECAR_ENV.shutdownTimeoutMs]: '5000' });
+    const admin = app.adminPort!;
+    expect((await request(admin, { path: HEALTH_PATHS.sidecarReadiness })).status).toBe(200);
+
+    // Five slow requests, all received by the upstream before the signal.
+    const inFlight = Array.from({ length: 5 }, (_, i) => request(app.port, { path: `/slow?ms=1200&i=${i}`, headers: auth }));
+    expect(await eventually(() => u.received.filter((r) => r.url.startsWith('/slow')).length === 5, 2_000)).toBe(true);
+    app.child.kill('SIGTERM');
+
+    await app.waitForLog((l) => l.phase === 'drain', 2_000);
+    const ready = await request(admin, { path: HEALTH_PATHS.sidecarReadiness });
+    expect(ready.status).toBe(503);
+    expect(ready.text()).toContain('shutting down');
+    // Still forwarding new requests during the drain delay.
+    const duringDrain = await request(app.port, { path: '/during-drain', headers: auth });
+    expect(duringDrain.status).toBe(200);
+
+    const results = await Promise.all(inFlight);
+    for (const r of results) {
+      expect(r.status).toBe(200);
+      expect(r.text()).toBe('slept 1200\n');
+    }
+    expect(await app.exited).toBe(0);
+    const phases = app.logs().filter((l) => typeof l.phase === 'string').map((l) => l.phase);
+    expect(phases).toEqual(['drain', 'close', 'closed', 'exit']);
+    await expect(request(app.port, { path: '/after', headers: auth, timeoutMs: 1_000 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('closes idle keep-alive connections and marks responses Connection: close once draining ends', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.drainDelayMs]: '200', [SIDECAR_ENV.shutdownTimeoutMs]: '5000' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    const get = (p: string) =>
+      new Promise<http.IncomingMessage & { body?: string }>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: app.port, path: p, headers: auth, agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve(Object.assign(res, { body })));
+        }).on('error', reject);
+      });
+    const first = await get('/x');
+    expect(first.headers.connection).toBe('keep-alive');
+    // A long request spanning the close phase must end with Connection: close.
+    const slow = get('/slow?ms=600');
+    await eventually(() => u.received.some((r) => r.url.startsWith('/slow')), 2_000);
+    app.child.kill('SIGTERM');
+    const res = await slow;
+    expect(res.statusCode).toBe(200);
+    expect(res.headers.connection).toBe('close');
+    expect(await app.exited).toBe(0);
+  });
+
+  it('exits 1 when in-flight requests outlive the shutdown deadline', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.drainDelayMs]: '100', [SIDECAR_ENV.shutdownTimeoutMs]: '500' });
+    const stuck = request(app.port, { path: '/stall', headers: auth }).catch((e: Error) => e);
+    await eventually(() => u.received.some((r) => r.url === '/stall'), 2_000);
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toBe(1);
+    expect(String(await stuck)).toMatch(/socket hang up|ECONNRESET/);
+    expect(app.logs().some((l) => l.phase === 'deadline')).toBe(true);
+    await sleep(10);
+  });
+});
