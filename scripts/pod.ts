@@ -14,6 +14,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV } from '../contract';
@@ -355,7 +356,6 @@ export async function runProbe(probe: Probe, container: Container, field: string
     return res.status;
   }
   if (probe.tcpSocket) {
-    const net = await import('net');
     const port = resolvePort(probe.tcpSocket.port, ports, `${field}.tcpSocket.port`);
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(port, LOCAL_HOST, () => (socket.destroy(), resolve()));
@@ -453,6 +453,7 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
         declaredPorts.set(p.containerPort, c.name);
       }
     }
+    await assertPortsFree(declaredPorts);
     // The kubelet starts the containers without waiting for each other.
     for (const c of spec.containers) containers[c.name] = spawnContainer(c, deployment, mountsOf(c, volumes), opts);
     const firstExit = Promise.race(Object.values(containers).map((c) => c.exited.then((code) => ({ name: c.name, code }))));
@@ -462,6 +463,19 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
   } catch (err) {
     await stop('kill');
     throw err;
+  }
+}
+
+/** Fail early and clearly when a port of the pod is taken, e.g. by another `npm start`. */
+async function assertPortsFree(ports: Map<number, string>): Promise<void> {
+  for (const [port, container] of ports) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} of container ${container} is already in use on ${LOCAL_HOST}; is another local pod running?`) : err),
+      );
+      probe.listen(port, LOCAL_HOST, () => probe.close(() => resolve()));
+    });
   }
 }
 

@@ -5,10 +5,11 @@
  * The manifest uses the fixed ports 8080/8081/9091, so the cases here run one at a time and each stops its pod.
  */
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
-import { CONTAINER_NAMES, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
+import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
 import { buildApp } from '../main';
 import { Deployment, findDeployment, findService, RunningPod, runPod, secretNamesOf, Service, verifyPod } from '../scripts/pod';
 
@@ -116,4 +117,42 @@ describe('e2e: the synthesized manifest, run locally', () => {
     mutate(deployment, service);
     await expect(runAndVerify(deployment, service, 2_500)).rejects.toThrow(expected);
   });
+
+  test('a port of the pod already taken fails before anything starts, naming the port and container', async () => {
+    const { deployment } = synthesize();
+    const sidecarPort = containerOf(deployment, CONTAINER_NAMES.sidecar).ports![0].containerPort;
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(sidecarPort, '127.0.0.1', r));
+    try {
+      const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
+      await expect(runPod(deployment, { secrets })).rejects.toThrow(`port ${sidecarPort} of container sidecar is already in use`);
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+  });
+
+  test('stopping like the kubelet runs preStop, then SIGTERM, and both apps exit 0 within the grace period', async () => {
+    const { deployment } = synthesize();
+    // Shorter timings than the chart's (which add up to ~15 s); the sequence is what is under test.
+    const setEnv = (container: string, name: string, value: string) => {
+      containerOf(deployment, container).env!.find((e) => e.name === name)!.value = value;
+    };
+    setEnv(CONTAINER_NAMES.main, MAIN_ENV.drainDelayMs, '300');
+    setEnv(CONTAINER_NAMES.sidecar, SIDECAR_ENV.drainDelayMs, '200');
+    for (const c of deployment.spec.template.spec.containers) c.lifecycle = { preStop: { exec: { command: ['sleep', '0.5'] } } };
+    const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
+    pod = await runPod(deployment, { secrets });
+    const main = pod.containers[CONTAINER_NAMES.main];
+    const started = Date.now();
+    const codes = await pod.stop('kubelet');
+    const elapsed = Date.now() - started;
+    expect(codes).toEqual({ [CONTAINER_NAMES.main]: 0, [CONTAINER_NAMES.sidecar]: 0 });
+    // preStop (500 ms) ran before the drain (300 ms) began.
+    expect(elapsed).toBeGreaterThanOrEqual(800);
+    expect(elapsed).toBeLessThan((deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000);
+    const draining = main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'shutdown: draining');
+    expect(Date.parse(String(draining?.time))).toBeGreaterThanOrEqual(started + 450);
+    pod = undefined;
+  });
 });
+
