@@ -47,14 +47,17 @@ async function main(): Promise<void> {
   );
 
   let stopping: Promise<unknown> | undefined;
+  let forced = false;
   const shutdown = (why: string, exitCode: number) => {
     if (stopping) {
+      forced = true;
       console.log('killing the pod now');
       void pod.stop('kill').then(() => process.exit(130));
       return;
     }
     console.log(`${why}: stopping the pod (SIGTERM; the apps drain as configured)`);
     stopping = pod.stop('sigterm').then((codes) => {
+      if (forced) return;
       console.log(`stopped: ${Object.entries(codes).map(([n, c]) => `${n} exited ${c}`).join(', ')}`);
       process.exit(exitCode);
     });

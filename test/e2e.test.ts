@@ -4,6 +4,7 @@
  * bind address is 127.0.0.1). Then every probe, the Service's ports and the authenticated path are checked.
  * The manifest uses the fixed ports 8080/8081/9091, so the cases here run one at a time and each stops its pod.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
@@ -11,7 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
 import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
 import { buildApp } from '../main';
-import { Deployment, findDeployment, findService, RunningPod, runPod, secretNamesOf, Service, verifyPod } from '../scripts/pod';
+import { Deployment, findDeployment, findService, httpGet, REPO_ROOT, RunningPod, runPod, secretNamesOf, Service, verifyPod } from '../scripts/pod';
 
 const TOKEN_NAME = 'e2e';
 const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
@@ -153,6 +154,50 @@ describe('e2e: the synthesized manifest, run locally', () => {
     const draining = main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'shutdown: draining');
     expect(Date.parse(String(draining?.time))).toBeGreaterThanOrEqual(started + 450);
     pod = undefined;
+  });
+
+  test('npm start prints a curl line that works, and Ctrl-C stops the pod', async () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'build', 'scripts', 'local-pod.js')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const printed = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npm start printed no curl line; output:\n${output}`)), 20_000);
+        const onData = (c: Buffer) => {
+          output += c;
+          if (output.includes('Ctrl-C stops')) (clearTimeout(timer), resolve(output));
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        void exited.then((code) => reject(new Error(`npm start exited with ${code}; output:\n${output}`)));
+      });
+      const curl = /curl -H "Authorization: Bearer (\S+)" http:\/\/127\.0\.0\.1:(\d+)\//.exec(printed);
+      expect(curl).not.toBeNull();
+      const [, token, port] = curl!;
+      expect(await httpGet(Number(port), '/', { Authorization: `Bearer ${token}` })).toMatchObject({ status: 200, body: WELCOME_TEXT });
+      expect((await httpGet(Number(port), '/')).status).toBe(401);
+
+      // Ctrl-C starts the drain; a second one kills at once (the full drain of the chart takes 10 s).
+      child.kill('SIGINT');
+      await new Promise<void>((r) => {
+        const check = () => (output.includes('stopping the pod') ? r() : setTimeout(check, 20));
+        check();
+      });
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      // Both apps are gone: the sidecar's port can be bound again.
+      const probe = net.createServer();
+      await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(Number(port), '127.0.0.1', resolve));
+      await new Promise((r) => probe.close(r));
+    } finally {
+      // SIGKILL would orphan the apps (own process group); ask twice so the runner kills them itself.
+      for (const delayMs of [0, 300]) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      }
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });
 
