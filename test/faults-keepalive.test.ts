@@ -1,0 +1,113 @@
+/**
+ * Keep-alive reuse against a main service that closes idle connections at its keep-alive timeout.
+ * The sidecar must drop pooled sockets first (its idle timeout is shorter), so it never writes a
+ * request onto a socket the main service is closing: no 502 in a 20 s run whose pauses straddle both timeouts.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { RunningApp, startApp } from './support/apps';
+import { closedPort, sleep, tempDir } from './support/http';
+
+const TOKEN = 'faults-keepalive-token-0123456789';
+const MAIN_KEEPALIVE_MS = 1_000;
+const SIDECAR_IDLE_MS = 500;
+const RUN_MS = 20_000;
+const CLIENTS = 16;
+
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** TCP connections in TIME_WAIT, by which end of `port` they sit on. The end that closed first holds the TIME_WAIT. */
+function timeWaits(port: number): { closedByServer: number; closedByClient: number } {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let closedByServer = 0;
+  let closedByClient = 0;
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[3] !== '06') continue;
+    if (f[1].endsWith(`:${hexPort}`)) closedByServer++;
+    else if (f[2].endsWith(`:${hexPort}`)) closedByClient++;
+  }
+  return { closedByServer, closedByClient };
+}
+
+interface Outcome {
+  readonly status?: number;
+  readonly error?: string;
+}
+
+function get(port: number, agent: http.Agent): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ status: res.statusCode, error: err.code ?? err.message }));
+    });
+    req.setTimeout(5_000, () => req.destroy(Object.assign(new Error('hung'), { code: 'HUNG' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
+
+it(
+  'never answers 502 from reusing a pooled socket the main service is closing',
+  async () => {
+    const mainPort = await closedPort();
+    const before = timeWaits(mainPort);
+    const main = await startApp('main', {
+      env: { [MAIN_ENV.port]: String(mainPort), [MAIN_ENV.host]: '127.0.0.1', [MAIN_ENV.keepAliveTimeoutMs]: String(MAIN_KEEPALIVE_MS) },
+      discardOutputAfterStart: true,
+    });
+    cleanups.push(() => main.stop('SIGKILL'));
+    const tokens = tempDir('faults-keepalive-');
+    cleanups.push(tokens.cleanup);
+    fs.writeFileSync(path.join(tokens.dir, 'load'), TOKEN);
+    const sidecar: RunningApp = await startApp('sidecar', {
+      env: {
+        [SIDECAR_ENV.port]: '0',
+        [SIDECAR_ENV.adminPort]: '0',
+        [SIDECAR_ENV.host]: '127.0.0.1',
+        [SIDECAR_ENV.upstream]: `http://127.0.0.1:${mainPort}`,
+        [SIDECAR_ENV.tokensDir]: tokens.dir,
+        [SIDECAR_ENV.upstreamIdleTimeoutMs]: String(SIDECAR_IDLE_MS),
+        [SIDECAR_ENV.drainDelayMs]: '0',
+      },
+      discardOutputAfterStart: true,
+    });
+    cleanups.push(() => sidecar.stop('SIGKILL'));
+
+    const tally: Record<string, number> = {};
+    const end = Date.now() + RUN_MS;
+    // Each client keeps its own connection to the sidecar; the sidecar's pool serves them all.
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        while (Date.now() < end) {
+          const burst = 1 + Math.floor(Math.random() * 3);
+          const outcomes = await Promise.all(Array.from({ length: burst }, () => get(sidecar.port, agent)));
+          for (const o of outcomes) {
+            const key = o.error === undefined ? String(o.status) : `${o.status ?? '-'}:${o.error}`;
+            tally[key] = (tally[key] ?? 0) + 1;
+          }
+          // Pauses from below the sidecar's idle timeout to above the main service's.
+          await sleep(SIDECAR_IDLE_MS - 150 + Math.random() * (MAIN_KEEPALIVE_MS - SIDECAR_IDLE_MS + 350));
+        }
+        agent.destroy();
+      }),
+    );
+
+    const total = Object.values(tally).reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(300);
+    expect(tally).toEqual({ '200': total });
+
+    // Pooled sockets were reused and expired: the sidecar closed them; main never had to close an idle one.
+    const after = timeWaits(mainPort);
+    expect(after.closedByClient - before.closedByClient).toBeGreaterThan(CLIENTS);
+    expect(after.closedByClient - before.closedByClient).toBeLessThan(total);
+    expect(after.closedByServer - before.closedByServer).toBe(0);
+  },
+  RUN_MS + 15_000,
+);
