@@ -15,7 +15,8 @@ export interface SidecarMetrics {
   request(code: number, subject: string): void;
   authFailure(reason: AuthFailureReason): void;
   clientError(reason: ClientErrorReason): void;
-  inFlight: Gauge;
+  /** Current number of requests in flight; read at scrape time, so counting costs nothing per request. */
+  inFlight(read: () => number): void;
   /** Seconds from forwarding to the upstream's response headers. */
   upstreamDuration(seconds: number): void;
   tokensLoaded(n: number): void;
@@ -44,10 +45,14 @@ export function createMetrics(): SidecarMetrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  const inFlight = new Gauge({
+  let readInFlight = () => 0;
+  new Gauge({
     name: 'sidecar_http_requests_in_flight',
     help: 'Requests currently being handled on the proxy port.',
     registers: [registry],
+    collect() {
+      this.set(readInFlight());
+    },
   });
   const upstream = new Histogram({
     name: 'sidecar_upstream_duration_seconds',
@@ -89,7 +94,9 @@ export function createMetrics(): SidecarMetrics {
     clientError(reason) {
       clientErrors.labels(reason).inc();
     },
-    inFlight,
+    inFlight(read) {
+      readInFlight = read;
+    },
     upstreamDuration(seconds) {
       upstream.observe(seconds);
     },

@@ -73,6 +73,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   const metrics = createMetrics();
   let shuttingDown = false;
   let inFlight = 0;
+  metrics.inFlight(() => inFlight);
   let closingConnections = false;
   const closing = () => closingConnections;
 
@@ -121,7 +122,6 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   function onResponseClose(this: http.ServerResponse): void {
     const req = this.req;
     const ctx = contextOf(req);
-    metrics.inFlight.dec();
     inFlight--;
     const finished = this.writableFinished;
     if (!finished) {
@@ -137,7 +137,6 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
 
   function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const ctx = contextOf(req);
-    metrics.inFlight.inc();
     inFlight++;
     res.once('close', onResponseClose);
     try {
