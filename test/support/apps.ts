@@ -144,7 +144,8 @@ export function runToExit(app: AppName, env: Record<string, string | undefined>,
       child.kill('SIGKILL');
       reject(new Error(`${app} did not exit within ${timeoutMs} ms; output:\n${output}`));
     }, timeoutMs);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can fire before the last stderr bytes are read (seen under load).
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
