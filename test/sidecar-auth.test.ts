@@ -8,7 +8,7 @@ import * as path from 'path';
 import WebSocket from 'ws';
 import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
 import { RunningApp, startApp } from './support/apps';
-import { rawHeader, rawRequest, rawStatus, request, tempDir } from './support/http';
+import { eventually, rawHeader, rawRequest, rawStatus, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
 const CI_TOKEN = 'ci-token-0123456789abcdef';
@@ -249,6 +249,19 @@ describe('WebSocket', () => {
     const h = upstream.upgrades[upstream.upgrades.length - 1].headers;
     expect(h[FORWARDED_HEADERS.subject]).toBe('ci');
     expect(h.authorization).toBeUndefined();
+  });
+
+  it('tears down the upstream side when the client vanishes', async () => {
+    // Earlier tests' sockets finish closing first, so the count below is ours alone.
+    expect(await eventually(() => upstream.openWebSockets() === 0, 2_000)).toBe(true);
+    const ws = new WebSocket(wsUrl(), { headers: bearer(CI_TOKEN) });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    expect(await eventually(() => upstream.openWebSockets() === 1, 2_000)).toBe(true);
+    ws.terminate();
+    expect(await eventually(() => upstream.openWebSockets() === 0, 2_000)).toBe(true);
   });
 
   it('refuses an upgrade without a valid token, even after authenticated traffic on the same server', async () => {

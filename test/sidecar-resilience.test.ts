@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
+import WebSocket from 'ws';
 import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
 import { RunningApp, startApp } from './support/apps';
 import { closedPort, eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
@@ -118,6 +119,30 @@ describe('upstream failures', () => {
   });
 });
 
+describe('WebSocket failures and options', () => {
+  it('answers 502 to an authenticated upgrade when the main service is down', async () => {
+    const app = await startSidecar(`http://127.0.0.1:${await closedPort()}`);
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`, { headers: auth });
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('upgrade accepted with no upstream')));
+      ws.once('error', (err) => reject(err));
+    });
+    expect(status).toBe(502);
+    const line = await app.waitForLog((l) => l.msg === 'request' && l.upgrade === true);
+    expect(line).toMatchObject({ status: 502, subject: 'ci', upstreamError: 'ECONNREFUSED' });
+    expect((await request(app.port, { path: '/x', headers: auth })).status).toBe(502);
+  });
+
+  it('keeps Authorization when told to', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.forwardAuthorization]: 'true' });
+    expect((await request(app.port, { path: '/keep', headers: auth })).status).toBe(200);
+    expect(u.received[0].headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(u.received[0].headers['x-auth-subject']).toBe('ci');
+  });
+});
+
 describe('readiness', () => {
   it('flips to 503 when the main service stops, and back when it returns', async () => {
     const u = await upstream();
@@ -212,6 +237,31 @@ describe('graceful shutdown', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers.connection).toBe('close');
     expect(await app.exited).toBe(0);
+  });
+
+  it('closes open WebSockets when the drain delay ends, and exits 0', async () => {
+    const u = await upstream();
+    const app = await startSidecar(u.url, { [SIDECAR_ENV.drainDelayMs]: '300', [SIDECAR_ENV.shutdownTimeoutMs]: '5000' });
+    const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws`, { headers: auth });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    expect(await eventually(() => u.openWebSockets() === 1, 2_000)).toBe(true);
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.on('error', () => undefined);
+    const started = Date.now();
+    app.child.kill('SIGTERM');
+    // Still usable during the drain.
+    const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+    ws.send('still here');
+    expect(await echoed).toBe('still here');
+    await closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(await app.exited).toBe(0);
+    // The upstream side of the pipe was torn down too.
+    expect(u.upgrades).toHaveLength(1);
+    expect(await eventually(() => u.openWebSockets() === 0, 2_000)).toBe(true);
   });
 
   it('exits 1 when in-flight requests outlive the shutdown deadline', async () => {

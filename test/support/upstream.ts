@@ -33,6 +33,8 @@ export interface TestUpstream {
   /** Number of /stall requests whose connection the proxy closed. */
   readonly stallsClosed: () => number;
   count(): number;
+  /** WebSocket connections the upstream still holds open. */
+  openWebSockets(): number;
   setHealthy(healthy: boolean): void;
   releaseStream(): void;
   close(): Promise<void>;
@@ -115,6 +117,7 @@ export async function startUpstream(): Promise<TestUpstream> {
     upgrades,
     stallsClosed: () => stallsClosed,
     count: () => received.length,
+    openWebSockets: () => wss.clients.size,
     setHealthy: (h) => (healthy = h),
     releaseStream: () => {
       releaseStream();
