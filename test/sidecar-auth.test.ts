@@ -4,6 +4,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
+import * as net from 'net';
 import * as path from 'path';
 import WebSocket from 'ws';
 import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
@@ -58,6 +59,27 @@ describe('valid token', () => {
     expect(res.status).toBe(200);
     expect(res.body.equals(body)).toBe(true);
     expect(upstream.count()).toBe(before + 1);
+  });
+
+  it('sends 100 Continue to an authenticated client, then forwards the body', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(sidecar.port, '127.0.0.1');
+      let out = '';
+      socket.on('data', (c) => {
+        out += c.toString('latin1');
+        if (out === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello');
+        if (out.endsWith('\r\n0\r\n\r\n')) {
+          socket.destroy();
+          resolve(out);
+        }
+      });
+      socket.on('error', reject);
+      socket.setTimeout(3_000, () => socket.destroy(new Error(`stalled: ${out}`)));
+      socket.write(`POST /echo-body HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CI_TOKEN}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`);
+    });
+    expect(reply.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK')).toBe(true);
+    expect(reply).toContain('\r\n5\r\nhello\r\n');
+    expect(lastReceived().headers.expect).toBeUndefined();
   });
 
   it('streams the response: the first chunk arrives before the upstream writes the last', async () => {
@@ -141,6 +163,12 @@ describe('refused requests', () => {
     const res = await request(sidecar.port, { method: 'POST', path: '/echo-body', body: 'x'.repeat(1000) });
     expect(res.status).toBe(401);
     expect(res.headers.connection).toBe('close');
+  });
+
+  it('answers Expect: 100-continue with 401, not an invitation to send the body', async () => {
+    const res = await rawRequest(sidecar.port, 'POST /echo-body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    expect(res.startsWith('HTTP/1.1 401 ')).toBe(true);
+    expect(res).not.toContain('100 Continue');
   });
 
   it('answers 431 to more than 100 headers', async () => {

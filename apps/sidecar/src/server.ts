@@ -135,7 +135,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     accessLine(req.method, req.url, status, ctx, finished ? undefined : { aborted: true });
   }
 
-  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue = false): void {
     const ctx = contextOf(req);
     inFlight++;
     res.once('close', onResponseClose);
@@ -148,6 +148,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       }
       if (config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url))) {
         ctx.reason = 'public';
+        if (expectsContinue) res.writeContinue();
         forwarder.forward(req, res, undefined);
         return;
       }
@@ -157,6 +158,8 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
         return;
       }
       ctx.subject = verdict.subject;
+      // Invite the body only once we know we will forward it.
+      if (expectsContinue) res.writeContinue();
       forwarder.forward(req, res, verdict.subject);
     } catch (err) {
       logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'request handling failed');
@@ -235,6 +238,8 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   // Socket inactivity: longer than the upstream timeout, so a slow upstream yields a 504, not a cut.
   proxyServer.timeout = config.upstreamTimeoutMs + config.headersTimeoutMs;
   proxyServer.on('upgrade', handleUpgrade);
+  // Without this listener Node answers "100 Continue" before we have looked at the token.
+  proxyServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => handleRequest(req, res, true));
   proxyServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const code = err.code ?? '';
     if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {

@@ -57,6 +57,7 @@ export class TokenStore {
   private running: Promise<void> | undefined;
   private rerun = false;
   private closed = false;
+  private watchWarned = false;
 
   constructor(private readonly opts: TokenStoreOptions) {}
 
@@ -121,7 +122,9 @@ export class TokenStore {
         this.watcher = undefined;
       });
     } catch (err) {
-      this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
+      // Retried on every poll; say it once.
+      if (!this.watchWarned) this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
+      this.watchWarned = true;
     }
   }
 
