@@ -182,6 +182,25 @@ describe('malformed request line', () => {
   });
 });
 
+describe('malformed header lines', () => {
+  const headers: [string, string][] = [
+    ['obsolete line folding', `X-Folded: a\r\n b\r\n`],
+    ['a space before the colon', `X-Spaced : a\r\n`],
+    ['no colon at all', `X-No-Colon\r\n`],
+    ['NUL in a value', `X-Nul: a\u0000b\r\n`],
+    ['a non-token character in a name', `X(bad): a\r\n`],
+    ['an empty name', `: a\r\n`],
+  ];
+
+  it.each(headers)('%s: 400, nothing forwarded', async (_label, line) => {
+    const response = await rawRequest(sidecar.port, `GET /x HTTP/1.1\r\nHost: x\r\n${AUTH}${line}\r\n`);
+    expect(rawStatus(response)).toBe(400);
+    expectClean(response);
+    expect(forwarded()).toEqual([]);
+    await expectStillServing();
+  });
+});
+
 describe('request smuggling: conflicting Content-Length and Transfer-Encoding', () => {
   const smuggled = (n: number) => `GET /smuggled-${n} HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`;
   const variants: [string, string][] = [
