@@ -331,3 +331,38 @@ describe('abandoned request body', () => {
     await expectStillServing();
   });
 });
+
+describe('one connection, several requests', () => {
+  it('pipelined requests are judged one by one: a token on the first does not carry over', async () => {
+    const response = await rawRequest(
+      sidecar.port,
+      `GET /pipe-1 HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n` + 'GET /pipe-2 HTTP/1.1\r\nHost: x\r\n\r\n' + `GET /pipe-3 HTTP/1.1\r\nHost: x\r\n${AUTH}Connection: close\r\n\r\n`,
+    );
+    // Unanchored: a body without a final newline runs into the next status line.
+    expect(response.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 401 ', 'HTTP/1.1 200 ']);
+    expect(forwarded().map((s) => s.url)).toEqual(['/pipe-1', '/pipe-3']);
+    await expectStillServing();
+  });
+
+  it('Expect: 100-continue without a valid token gets 401, never "100 Continue", and nothing is forwarded', async () => {
+    const { response } = await exchange(['POST /expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n'], 0, 1_000);
+    expect(response).not.toContain('100 Continue');
+    expect(rawStatus(response)).toBe(401);
+    expect(forwarded()).toEqual([]);
+    await expectStillServing();
+  });
+
+  it('Expect: 100-continue with a valid token gets "100 Continue", then the body is forwarded', async () => {
+    const socket = net.connect(sidecar.port, '127.0.0.1');
+    let response = '';
+    socket.on('data', (c: Buffer) => (response += c.toString('latin1')));
+    socket.write(`POST /expect-ok HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    expect(await eventually(() => response.startsWith('HTTP/1.1 100 Continue'), 3_000, 10)).toBe(true);
+    // write, not end: Node's server treats a half-close as the client leaving.
+    socket.write('hello');
+    await new Promise((r) => socket.on('close', r));
+    expect(response).toMatch(/HTTP\/1\.1 200/);
+    expect(forwarded()).toEqual([{ url: '/expect-ok', bytes: 5, completed: true, aborted: false }]);
+    await expectStillServing();
+  });
+});
