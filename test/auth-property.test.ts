@@ -334,6 +334,24 @@ describe('Authorization header over real sockets, against the compiled sidecar',
     }
   });
 
+  it('a token anywhere but the Authorization header is ignored: query, body, Proxy-Authorization, other headers, cookie', async () => {
+    const t = TOKENS.ci;
+    const attempts = [
+      `GET /elsewhere?access_token=${encodeURIComponent(t)} HTTP/1.1\r\nHost: x\r\n`,
+      `POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${13 + t.length}\r\n\r\naccess_token=${t}`,
+      `GET /elsewhere HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer ${t}\r\n`,
+      `GET /elsewhere HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${t}\r\nX-Access-Token: Bearer ${t}\r\n`,
+      `GET /elsewhere HTTP/1.1\r\nHost: x\r\nCookie: access_token=${t}; token=${t}\r\n`,
+      `GET /elsewhere HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${Buffer.from(`ci:${t}`).toString('base64')}\r\n`,
+    ];
+    for (const head of attempts) {
+      const raw = head.includes('\r\n\r\n') ? head : `${head}Connection: close\r\n\r\n`;
+      const before = upstream.count();
+      expect(rawStatus(await rawRequest(sidecar.port, raw))).toBe(401);
+      expect(upstream.count()).toBe(before);
+    }
+  });
+
   it('keeps serving: a valid request after the run still gets 200', async () => {
     const response = await rawRequest(sidecar.port, `GET /after HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS.deploy}\r\nConnection: close\r\n\r\n`);
     expect(rawStatus(response)).toBe(200);
