@@ -1,0 +1,134 @@
+/**
+ * SIGTERM to the sidecar and the main service at the same instant, mid-load, as the kubelet does once
+ * preStop has passed. The sidecar drains shorter than main, so everything it accepts still finds main.
+ *
+ * "Accepted" is what the sidecar's own access log says it read: every such request must get a 2xx on
+ * the client side. A client may only see its connection refused (listener closed) or, on a reused
+ * keep-alive socket or a not-yet-accepted connection, a reset of a request the sidecar never read.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { RunningApp, startApp } from './support/apps';
+import { closedPort, sleep, tempDir } from './support/http';
+
+const TOKEN = 'faults-shutdown-token-0123456789';
+const SIDECAR_DRAIN_MS = 300;
+const MAIN_DRAIN_MS = 800;
+
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+interface Outcome {
+  readonly id: string;
+  /** ms relative to the signal (negative: before it). */
+  readonly sentAt: number;
+  readonly status?: number;
+  readonly error?: string;
+  readonly reusedSocket: boolean;
+}
+
+let sequence = 0;
+
+function get(port: number, agent: http.Agent | false, signalAt: () => number): Promise<Outcome> {
+  const id = `sd-${++sequence}`;
+  const sentAt = performance.now() - signalAt();
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers: { authorization: `Bearer ${TOKEN}`, 'x-request-id': id } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ id, sentAt, status: res.statusCode, reusedSocket: req.reusedSocket }));
+      res.on('error', (err: NodeJS.ErrnoException) =>
+        resolve({ id, sentAt, status: res.statusCode, error: `${err.code ?? err.message} after headers`, reusedSocket: req.reusedSocket }),
+      );
+    });
+    req.setTimeout(5_000, () => req.destroy(Object.assign(new Error('hung'), { code: 'HUNG' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ id, sentAt, error: err.code ?? err.message, reusedSocket: req.reusedSocket }));
+  });
+}
+
+it('gives every request the sidecar accepts a 2xx, before and after the signal; both exit 0', async () => {
+  const mainPort = await closedPort();
+  const main = await startApp('main', {
+    env: { [MAIN_ENV.port]: String(mainPort), [MAIN_ENV.host]: '127.0.0.1', [MAIN_ENV.drainDelayMs]: String(MAIN_DRAIN_MS) },
+  });
+  cleanups.push(() => main.stop('SIGKILL'));
+  const tokens = tempDir('faults-shutdown-');
+  cleanups.push(tokens.cleanup);
+  fs.writeFileSync(path.join(tokens.dir, 'load'), TOKEN);
+  const sidecar: RunningApp = await startApp('sidecar', {
+    env: {
+      [SIDECAR_ENV.port]: '0',
+      [SIDECAR_ENV.adminPort]: '0',
+      [SIDECAR_ENV.host]: '127.0.0.1',
+      [SIDECAR_ENV.upstream]: `http://127.0.0.1:${mainPort}`,
+      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      [SIDECAR_ENV.drainDelayMs]: String(SIDECAR_DRAIN_MS),
+      [SIDECAR_ENV.shutdownTimeoutMs]: '3000',
+    },
+  });
+  cleanups.push(() => sidecar.stop('SIGKILL'));
+
+  let signalAt = Infinity;
+  let bothExited = false;
+  const outcomes: Outcome[] = [];
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  cleanups.push(() => (bothExited = true));
+  const worker = (agent: http.Agent | false) => async () => {
+    while (!bothExited) {
+      const o = await get(sidecar.port, agent, () => signalAt);
+      outcomes.push(o);
+      if (o.error !== undefined) await sleep(10);
+    }
+  };
+  // Keep-alive clients (like an ingress) and one-request-per-connection clients.
+  const workers = [...Array.from({ length: 8 }, worker(keepAlive)), ...Array.from({ length: 4 }, worker(false))];
+
+  await sleep(500);
+  signalAt = performance.now();
+  sidecar.child.kill('SIGTERM');
+  main.child.kill('SIGTERM');
+  // Bounded: a process that never exits must fail the test, not keep the load running forever.
+  const [sidecarCode, mainCode] = await Promise.race([
+    Promise.all([sidecar.exited, main.exited]),
+    sleep(8_000).then(() => ['still running', 'still running']),
+  ]);
+  await sleep(100);
+  bothExited = true;
+  await Promise.all(workers);
+  keepAlive.destroy();
+
+  expect({ sidecarCode, mainCode, sidecarOutput: sidecar.lines.filter((l) => !l.includes('"msg":"request"')) }).toEqual({
+    sidecarCode: 0,
+    mainCode: 0,
+    sidecarOutput: expect.anything(),
+  });
+
+  const accessLog = new Map<string, number>();
+  for (const l of sidecar.logs()) if (l.msg === 'request') accessLog.set(String(l.requestId), Number(l.status));
+
+  // Whatever the sidecar read, it answered with 2xx, and the client got that 2xx in full.
+  const acceptedNot2xx = [...accessLog].filter(([, status]) => status < 200 || status > 299);
+  expect(acceptedNot2xx).toEqual([]);
+  const answered = outcomes.filter((o) => o.status !== undefined);
+  expect(answered.filter((o) => o.status !== 200 || o.error !== undefined)).toEqual([]);
+  const lostAccepted = outcomes.filter((o) => o.error !== undefined && accessLog.has(o.id));
+  expect(lostAccepted).toEqual([]);
+
+  // Failures are only refusals of new connections, or resets of requests the sidecar never read.
+  const failures = outcomes.filter((o) => o.error !== undefined);
+  const unexplained = failures.filter((o) => o.error !== 'ECONNREFUSED' && !(o.error === 'ECONNRESET' || o.error === 'EPIPE'));
+  expect(unexplained).toEqual([]);
+  const refusedBeforeClose = failures.filter((o) => o.error === 'ECONNREFUSED' && o.sentAt < SIDECAR_DRAIN_MS - 50);
+  expect(refusedBeforeClose).toEqual([]);
+
+  // The test covered the whole story: served well past the signal, then refused once the listener closed.
+  expect(outcomes.filter((o) => o.status === 200 && o.sentAt < 0).length).toBeGreaterThan(50);
+  expect(outcomes.filter((o) => o.status === 200 && o.sentAt > SIDECAR_DRAIN_MS / 2).length).toBeGreaterThan(20);
+  expect(failures.filter((o) => o.error === 'ECONNREFUSED').length).toBeGreaterThan(0);
+  const resets = failures.filter((o) => o.error !== 'ECONNREFUSED');
+  // Resets happen only in the instant the listener and idle connections close, never during the drain.
+  for (const o of resets) expect(o.sentAt).toBeGreaterThan(SIDECAR_DRAIN_MS - 100);
+});
