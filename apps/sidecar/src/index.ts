@@ -17,7 +17,7 @@ function configOrExit(): SidecarConfig {
 }
 
 async function main(config: SidecarConfig): Promise<void> {
-  const { createLogger, errorFields, flushLogs } = await import('./log');
+  const { createLogger, errorFields, flushLogs, flushLogsSoon } = await import('./log');
   const { createSidecar } = await import('./server');
   const logger = createLogger(config.logLevel);
   const sidecar = createSidecar(config, logger);
@@ -42,6 +42,7 @@ async function main(config: SidecarConfig): Promise<void> {
       { port, adminPort, host: config.host, upstream: config.upstream.origin, tokensDir: config.tokensDir, publicPaths: [...config.publicPaths] },
       'listening',
     );
+    flushLogsSoon();
   } catch (err) {
     const e = errorFields(err);
     process.stderr.write(`sidecar: cannot start: ${e.code ? `${e.code} ` : ''}${e.message}\n`);

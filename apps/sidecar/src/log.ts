@@ -7,7 +7,11 @@ import type { LogLevel } from './config';
 
 export type Logger = pino.Logger;
 
-let destination: pino.DestinationStream & { flushSync?: () => void } | undefined;
+let destination: (pino.DestinationStream & { flushSync?: () => void; flush?: () => void }) | undefined;
+
+/** Log lines are batched up to this many bytes or this long: one write per line cost ~10% of a proxied request's CPU. */
+const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_MS = 100;
 
 /** Error fields that are safe to log: never the stack (house rule), never request data. */
 export function errorFields(err: unknown): { type: string; code?: string; message: string } {
@@ -19,7 +23,13 @@ export function errorFields(err: unknown): { type: string; code?: string; messag
 }
 
 export function createLogger(level: LogLevel, stream?: pino.DestinationStream): Logger {
-  destination = stream ?? pino.destination({ dest: 1, sync: false });
+  if (stream) {
+    destination = stream;
+  } else {
+    const boom = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES });
+    destination = boom;
+    setInterval(() => boom.flush(), LOG_BATCH_MS).unref();
+  }
   return pino(
     {
       level,
@@ -35,7 +45,16 @@ export function createLogger(level: LogLevel, stream?: pino.DestinationStream): 
   );
 }
 
-/** Write out buffered log lines; safe to call more than once. */
+/** Start writing buffered lines now (asynchronously), e.g. right after an important line. */
+export function flushLogsSoon(): void {
+  try {
+    destination?.flush?.();
+  } catch {
+    // Destroyed at exit: nothing left to flush.
+  }
+}
+
+/** Write out buffered log lines synchronously; safe to call more than once. */
 export function flushLogs(): void {
   try {
     destination?.flushSync?.();
