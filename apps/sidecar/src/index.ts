@@ -45,8 +45,13 @@ async function main(config: SidecarConfig): Promise<void> {
     flushLogsSoon();
   } catch (err) {
     const e = errorFields(err);
-    process.stderr.write(`sidecar: cannot start: ${e.code ? `${e.code} ` : ''}${e.message}\n`);
     logger.fatal({ err: e }, 'cannot start');
+    flushLogs();
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sidecar: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`sidecar: cannot start: ${e.code ? `${e.code} ` : ''}${e.message}\n`);
     exitWith(1);
   }
 }

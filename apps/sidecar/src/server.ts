@@ -8,7 +8,9 @@ import type { AddressInfo, Socket } from 'net';
 import type { Duplex } from 'stream';
 import { createAdminApp } from './admin';
 import { createAuthenticator } from './authenticate';
+import { ConfigError } from './config';
 import type { SidecarConfig } from './config';
+import { SIDECAR_ENV } from '../../../contract';
 import { contextOf, logPath } from './context';
 import type { RequestContext } from './context';
 import { createForwarder } from './forward';
@@ -281,9 +283,19 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   );
   adminServer.keepAliveTimeout = CLIENT_KEEPALIVE_TIMEOUT_MS;
 
-  const listen = (server: http.Server, port: number) =>
+  /** Bind, turning bind failures into a ConfigError that names the variable to fix. */
+  const listen = (server: http.Server, port: number, portVariable: string) =>
     new Promise<number>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
+      const onError = (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? 'unknown';
+        if (code === 'EADDRINUSE' || code === 'EACCES') {
+          reject(new ConfigError(portVariable, `cannot listen on port ${port} (${code === 'EADDRINUSE' ? 'already in use' : 'permission denied'})`));
+        } else if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') {
+          reject(new ConfigError(SIDECAR_ENV.host, `cannot listen on ${JSON.stringify(config.host)} (${code === 'EADDRNOTAVAIL' ? 'not an address of this machine' : 'does not resolve'})`));
+        } else {
+          reject(err);
+        }
+      };
       server.once('error', onError);
       server.listen(port, config.host, () => {
         server.off('error', onError);
@@ -293,8 +305,8 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
 
   async function start(): Promise<{ port: number; adminPort: number }> {
     await tokens.start();
-    const port = await listen(proxyServer, config.port);
-    const adminPort = await listen(adminServer, config.adminPort);
+    const port = await listen(proxyServer, config.port, SIDECAR_ENV.port);
+    const adminPort = await listen(adminServer, config.adminPort, SIDECAR_ENV.adminPort);
     return { port, adminPort };
   }
 
