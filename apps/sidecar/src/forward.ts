@@ -91,6 +91,21 @@ export function rewriteRequestHeaders(
   h[FORWARDED_HEADERS.requestId] = requestId;
 }
 
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The request target exactly as the client sent it (origin-form; absolute-form reduced to it).
+ * http-proxy would url.parse it and collapse "//": the upstream must get the resource we judged.
+ */
+export function upstreamTarget(url: string | undefined): string {
+  if (url === undefined || url === '') return '/';
+  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return url;
+  const m = ABSOLUTE_FORM.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 function errorStatus(code: string | undefined): number {
   return code === UPSTREAM_TIMEOUT ? 504 : 502;
 }
@@ -116,12 +131,16 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     agent,
     xfwd: false,
     changeOrigin: false,
+    // Everything that reaches the forwarder is forwarded; the default "/" filter would skip `OPTIONS *`.
+    pathFilter: () => true,
     // Our handlers replace the default plugins (one of them formats a URL per response).
     ejectPlugins: true,
     plugins: [
       (server) => {
         server.on('proxyReq', (proxyReq, req, res) => {
           const ctx = contextOf(req);
+          // Emitted on 'socket', before the request line is written.
+          if (!proxyReq.headersSent) proxyReq.path = upstreamTarget(req.url);
           ctx.proxyReq = proxyReq;
           ctx.upstreamStart = performance.now();
           proxyReq.setTimeout(opts.upstreamTimeoutMs, onUpstreamTimeout);
@@ -148,6 +167,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         });
         server.on('proxyReqWs', (proxyReq, req, socket) => {
           const ctx = contextOf(req);
+          if (!proxyReq.headersSent) proxyReq.path = upstreamTarget(req.url);
           ctx.proxyReq = proxyReq;
           ctx.upstreamStart = performance.now();
           proxyReq.setTimeout(opts.upstreamTimeoutMs, onUpstreamTimeout);
