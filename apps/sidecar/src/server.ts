@@ -7,7 +7,7 @@ import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
 import type { Duplex } from 'stream';
 import { createAdminApp } from './admin';
-import { createAuthenticator } from './authenticate';
+import { createAuthenticator, hasPendingBody } from './authenticate';
 import { ConfigError } from './config';
 import type { SidecarConfig } from './config';
 import { SIDECAR_ENV } from '../../../contract';
@@ -48,7 +48,10 @@ function writeSimple(res: http.ServerResponse, status: number, body: string, req
     'cache-control': 'no-store',
     'x-request-id': requestId,
   };
-  if (close) headers.connection = 'close';
+  if (close) {
+    headers.connection = 'close';
+    finishedSockets.add(res.socket ?? res);
+  }
   res.writeHead(status, headers).end(body);
 }
 
@@ -70,6 +73,9 @@ function rawPathOf(url: string | undefined): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 }
+
+/** Connections we answered with `Connection: close`: requests pipelined behind that answer are not ours to serve. */
+const finishedSockets = new WeakSet<object>();
 
 export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   const metrics = createMetrics();
@@ -142,6 +148,19 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     inFlight++;
     res.once('close', onResponseClose);
     try {
+      if (finishedSockets.has(req.socket)) {
+        // Left unanswered: Node closes the connection once the earlier response is out.
+        ctx.reason = 'after_close';
+        return;
+      }
+      // Node accepts HTTP/0.9-style and 2.0 request lines; neither is ours to forward.
+      if (req.httpVersionMajor !== 1) {
+        metrics.clientError('bad_request');
+        ctx.reason = 'bad_version';
+        if (req.httpVersionMajor > 1) writeSimple(res, 505, 'HTTP Version Not Supported\n', ctx.requestId, true);
+        else writeSimple(res, 400, 'Bad Request\n', ctx.requestId, true);
+        return;
+      }
       if (req.rawHeaders.length > MAX_HEADERS * 2) {
         metrics.clientError('too_many_headers');
         ctx.reason = 'too_many_headers';
@@ -157,6 +176,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       const verdict = authenticator.authenticate(req);
       if (!verdict.ok) {
         authenticator.reject(req, res, verdict);
+        if (hasPendingBody(req) || closingConnections) finishedSockets.add(req.socket);
         return;
       }
       ctx.subject = verdict.subject;
@@ -190,6 +210,12 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       if (closingConnections) {
         ctx.upgradeStatus = 503;
         rawResponse(socket, 503, 'Service Unavailable', `X-Request-Id: ${ctx.requestId}\r\n`);
+        return;
+      }
+      if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) {
+        metrics.clientError('bad_request');
+        ctx.upgradeStatus = 400;
+        rawResponse(socket, 400, 'Bad Request', `X-Request-Id: ${ctx.requestId}\r\n`);
         return;
       }
       if (req.rawHeaders.length > MAX_HEADERS * 2) {
@@ -240,6 +266,14 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   // Socket inactivity: longer than the upstream timeout, so a slow upstream yields a 504, not a cut.
   proxyServer.timeout = config.upstreamTimeoutMs + config.headersTimeoutMs;
   proxyServer.on('upgrade', handleUpgrade);
+  // The sidecar is not a forward proxy. Without this listener Node would drop the socket wordlessly.
+  proxyServer.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    const ctx = contextOf(req);
+    metrics.request(405, '');
+    accessLine(req.method, '', 405, ctx, { reason: 'connect_refused' });
+    rawResponse(socket, 405, 'Method Not Allowed', `Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nX-Request-Id: ${ctx.requestId}\r\n`);
+  });
   // Without this listener Node answers "100 Continue" before we have looked at the token.
   proxyServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => handleRequest(req, res, true));
   proxyServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
