@@ -253,8 +253,11 @@ export class TokenStore {
             skip('dangling symlink');
             continue;
           }
+          throw err;
         }
-        throw err;
+        // One bad entry (a symlink loop, a file we may not read) must not take the others down.
+        skip(code === 'ELOOP' ? 'symlink loop (ELOOP)' : `cannot stat: ${code ?? 'unknown error'}`);
+        continue;
       }
       if (st.isDirectory()) {
         skip('is a directory');
@@ -268,7 +271,16 @@ export class TokenStore {
         skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
         continue;
       }
-      const content = await fsp.readFile(file, 'utf8');
+      let content: string;
+      try {
+        content = await fsp.readFile(file, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // ENOENT: the version directory vanished mid-read; the caller retries with the new one.
+        if (code === 'ENOENT') throw err;
+        skip(`cannot read: ${code ?? 'unknown error'}`);
+        continue;
+      }
       if (content.length > MAX_TOKEN_FILE_BYTES) {
         skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
         continue;
