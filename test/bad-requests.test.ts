@@ -182,6 +182,30 @@ describe('malformed request line', () => {
   });
 });
 
+describe('request lines Node parses but the sidecar must not forward', () => {
+  it.each([
+    ['no version at all (HTTP/0.9 style, yet with headers)', 'GET /v09 HTTP', 400],
+    ['HTTP/0.9 stated', 'GET /v09 HTTP/0.9', 400],
+    ['HTTP/2.0 in an HTTP/1 request line', 'GET /v20 HTTP/2.0', 505],
+  ])('%s (%s): %d, nothing forwarded', async (_label, line, expected) => {
+    const requestLine = line.endsWith(' HTTP') ? line.slice(0, -' HTTP'.length) : line;
+    const response = await rawRequest(sidecar.port, `${requestLine}\r\nHost: x\r\n${AUTH}\r\n`);
+    expect(rawStatus(response)).toBe(expected);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    expectClean(response);
+    expect(forwarded()).toEqual([]);
+    await expectStillServing();
+  });
+
+  it('CONNECT (the sidecar is not a forward proxy): 405, nothing forwarded', async () => {
+    const response = await rawRequest(sidecar.port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n${AUTH}\r\n`);
+    expect(rawStatus(response)).toBe(405);
+    expectClean(response);
+    expect(forwarded()).toEqual([]);
+    await expectStillServing();
+  });
+});
+
 describe('malformed header lines', () => {
   const headers: [string, string][] = [
     ['obsolete line folding', `X-Folded: a\r\n b\r\n`],
@@ -341,6 +365,17 @@ describe('one connection, several requests', () => {
     // Unanchored: a body without a final newline runs into the next status line.
     expect(response.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 401 ', 'HTTP/1.1 200 ']);
     expect(forwarded().map((s) => s.url)).toEqual(['/pipe-1', '/pipe-3']);
+    await expectStillServing();
+  });
+
+  it('an unauthenticated body pipelined with a request behind it: 401, the connection closes, the second request is never read', async () => {
+    const response = await rawRequest(
+      sidecar.port,
+      'POST /unauth-body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' + `GET /behind HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`,
+    );
+    expect(response.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 401 ']);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    expect(forwarded()).toEqual([]);
     await expectStillServing();
   });
 
