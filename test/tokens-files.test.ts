@@ -173,3 +173,23 @@ describe('awkward entries appearing while running', () => {
     expect(ready.text()).toContain('no valid token');
   });
 });
+
+describe('symlink loops', () => {
+  it('a looping symlink is skipped with a warning; it does not take the other tokens down', async () => {
+    const dir = newDir();
+    fs.writeFileSync(path.join(dir, 'good'), GOOD);
+    fs.symlinkSync('self', path.join(dir, 'self'));
+    fs.symlinkSync('pong', path.join(dir, 'ping'));
+    fs.symlinkSync('ping', path.join(dir, 'pong'));
+    const app = await start(dir);
+    expect(await statusWith(app, GOOD)).toBe(200);
+    expect((await request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness })).status).toBe(200);
+    for (const name of ['self', 'ping', 'pong']) expect(skipReason(app, name)).toMatch(/ELOOP|loop/i);
+
+    // The same on a reload: a new token next to a new loop is picked up, the old one kept.
+    fs.symlinkSync('loop-late', path.join(dir, 'loop-late'));
+    fs.writeFileSync(path.join(dir, 'second'), 'second-token-Uu22');
+    expect(await eventually(async () => (await statusWith(app, 'second-token-Uu22')) === 200, 5_000)).toBe(true);
+    expect(await statusWith(app, GOOD)).toBe(200);
+  });
+});
