@@ -54,9 +54,13 @@ function baseEnv(app: AppName): Record<string, string> {
     : { [MAIN_ENV.port]: '0', [MAIN_ENV.host]: '127.0.0.1' };
 }
 
-async function expectRefused(app: AppName, env: Record<string, string>, name: string): Promise<void> {
+/** Exit 2 and one line naming `name`; `afterStart` allows the JSON log lines of a start that got as far as binding. */
+async function expectRefused(app: AppName, env: Record<string, string>, name: string, afterStart = false): Promise<void> {
   const { code, output } = await runToExit(app, { ...baseEnv(app), ...env }, 5_000);
-  const lines = output.trim().split('\n');
+  const lines = output
+    .trim()
+    .split('\n')
+    .filter((l) => !(afterStart && l.startsWith('{')));
   expect({ code, lines: lines.length }).toEqual({ code: 2, lines: 1 });
   expect(lines[0].slice(0, app.length + name.length + 4)).toBe(`${app}: ${name}: `);
   expect(output).not.toMatch(/\n\s+at /);
@@ -130,6 +134,23 @@ describe('values that are well-formed but unusable at bind time', () => {
   });
 
   afterAll(() => new Promise<void>((r) => blocker.close(() => r())));
+
+  it('sidecar: a proxy port already in use names SIDECAR_PORT', async () => {
+    await expectRefused('sidecar', { [SIDECAR_ENV.port]: String(takenPort) }, SIDECAR_ENV.port, true);
+  });
+
+  it('sidecar: an admin port already in use names SIDECAR_ADMIN_PORT', async () => {
+    await expectRefused('sidecar', { [SIDECAR_ENV.adminPort]: String(takenPort) }, SIDECAR_ENV.adminPort, true);
+  });
+
+  it('sidecar: a host name that does not resolve names SIDECAR_HOST', async () => {
+    await expectRefused('sidecar', { [SIDECAR_ENV.host]: 'no-such-host.invalid' }, SIDECAR_ENV.host, true);
+  });
+
+  it('sidecar: an address that is not on this machine names SIDECAR_HOST', async () => {
+    // TEST-NET-1 (RFC 5737): never a local address.
+    await expectRefused('sidecar', { [SIDECAR_ENV.host]: '192.0.2.1' }, SIDECAR_ENV.host, true);
+  });
 
   it('main: a host name that does not resolve names MAIN_HOST', async () => {
     await expectRefused('main', { [MAIN_ENV.host]: 'no-such-host.invalid' }, MAIN_ENV.host);
