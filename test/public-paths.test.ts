@@ -182,3 +182,36 @@ describe('with a valid token', () => {
     expect(reached[0].headers[FORWARDED_HEADERS.subject]).toBe('client');
   });
 });
+
+describe('the upstream gets the target the sidecar judged', () => {
+  // A proxy that rewrites the path after judging it makes the judgement about another resource.
+  it.each(['//a//b', '/a\\b', '/a/../b', '/%2e%2e/x', '/redirect/http:/evil', '/a;b/c', '/x?y=//z'])('%j reaches the upstream unchanged', async (target) => {
+    const { status, reached } = await send(target, { token: TOKEN });
+    expect(status).toBe(200);
+    expect(reached.map((r) => r.url)).toEqual([target]);
+  });
+
+  it('a WebSocket upgrade reaches the upstream with its target unchanged', async () => {
+    const before = upstream.upgrades.length;
+    const response = await rawRequest(
+      sidecar.port,
+      `GET //ws//a\\b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      300,
+    );
+    expect(rawStatus(response)).toBe(101);
+    expect(upstream.upgrades.slice(before).map((r) => r.url)).toEqual(['//ws//a\\b']);
+  });
+
+  it('OPTIONS * (asterisk-form) is forwarded as it is', async () => {
+    const { status, reached } = await send('*', { method: 'OPTIONS', token: TOKEN });
+    expect(status).toBe(200);
+    expect(reached.map((r) => `${r.method} ${r.url}`)).toEqual(['OPTIONS *']);
+  });
+
+  it('an absolute-form target reaches the upstream in origin-form, path unchanged', async () => {
+    const { status, reached } = await send('http://sidecar.test//a//b?c', { token: TOKEN });
+    expect(status).toBe(200);
+    expect(reached.map((r) => r.url)).toEqual(['//a//b?c']);
+  });
+});
