@@ -329,6 +329,12 @@ async function runSoak(): Promise<number> {
       ['machine', `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${pinned ? '; sidecar pinned to CPU 0, load and upstream to CPU 1' : ''}; load average ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}`],
     ];
 
+    const series = [
+      `Per ${scrapeSeconds} s interval during the soak:`,
+      '',
+      `- event-loop delay p99 (ms): ${lagP99.map((v) => v.toFixed(1)).join(', ')}`,
+      `- RSS (MiB): ${rssSeries.map((kb) => (kb / 1024).toFixed(1)).join(', ')}`,
+    ].join('\n');
     const table = [
       '| figure | value |',
       '|---|---|',
@@ -338,12 +344,12 @@ async function runSoak(): Promise<number> {
       '|---|---|',
       ...checks.map(([k, ok]) => `| ${k} | ${ok ? 'pass' : '**FAIL**'} |`),
     ].join('\n');
-    process.stdout.write(`\n${table}\n`);
+    process.stdout.write(`\n${table}\n\n${series}\n`);
     const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
     fs.mkdirSync(resultsDir, { recursive: true });
     fs.writeFileSync(
       path.join(resultsDir, 'soak.md'),
-      `# Soak run, ${new Date().toISOString()}\n\n\`SOAK_SECONDS=${seconds} npm run soak\`\n\n${table}\n`,
+      `# Soak run, ${new Date().toISOString()}\n\n\`SOAK_SECONDS=${seconds} npm run soak\`\n\n${table}\n\n${series}\n`,
     );
     return checks.every(([, ok]) => ok) ? 0 : 1;
   } finally {
