@@ -170,7 +170,10 @@ describe('main service killed under load', () => {
   });
 });
 
-/** A main service that is slow in two ways: /no-headers never answers, /stall-body answers half a body then stalls. */
+/**
+ * A main service that is slow in three ways: /no-headers never answers, /stall-body answers part of a
+ * body then stalls, /trickle takes longer than the timeout in total but is never silent that long.
+ */
 async function startStallingUpstream(): Promise<{ url: string; server: http.Server; open: () => number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
@@ -179,6 +182,18 @@ async function startStallingUpstream(): Promise<{ url: string; server: http.Serv
     } else if (req.url === '/stall-body') {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
       res.write('x'.repeat(400));
+    } else if (req.url === '/trickle') {
+      // Slow but never silent for a whole timeout: 5 chunks, half a timeout apart.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write('t');
+        if (++sent === 5) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, UPSTREAM_TIMEOUT_MS / 2);
+      res.on('close', () => clearInterval(timer));
     }
     // '/no-headers': nothing, ever.
   });
@@ -200,7 +215,7 @@ async function startStallingUpstream(): Promise<{ url: string; server: http.Serv
 }
 
 describe('main service that is slow or stalls mid-body', () => {
-  it('gives 504 or a clean abort within the timeout, and leaks no socket on either side', async () => {
+  it('gives 504 or a clean abort within the timeout, lets a slow steady body through, and leaks no socket on either side', async () => {
     const upstream = await startStallingUpstream();
     cleanups.push(upstream.close);
     const sidecar = await startSidecar(upstream.url, { [SIDECAR_ENV.upstreamIdleTimeoutMs]: '200' });
@@ -212,12 +227,19 @@ describe('main service that is slow or stalls mid-body', () => {
     await sleep(300);
     const baseline = openFds(pid);
 
-    const rounds = await Promise.all([
-      ...Array.from({ length: 10 }, () => get(sidecar.port, '/no-headers', false)),
-      ...Array.from({ length: 10 }, () => get(sidecar.port, '/stall-body', false)),
+    const [rounds, trickled] = await Promise.all([
+      Promise.all([
+        ...Array.from({ length: 10 }, () => get(sidecar.port, '/no-headers', false)),
+        ...Array.from({ length: 10 }, () => get(sidecar.port, '/stall-body', false)),
+      ]),
+      Promise.all(Array.from({ length: 3 }, () => get(sidecar.port, '/trickle', false))),
     ]);
     const noHeaders = rounds.slice(0, 10);
     const stalled = rounds.slice(10);
+
+    // The timeout is for inactivity: a slow but steady response is not cut.
+    expect(tally(trickled)).toEqual({ '200': 3 });
+    for (const o of trickled) expect(o.bytes).toBe(5);
 
     expect(tally(noHeaders)).toEqual({ '504': 10 });
     // Headers and part of the body went out; the rest never comes, so the client must see the cut, not a short "complete" body.
