@@ -83,7 +83,10 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   let inFlight = 0;
   metrics.inFlight(() => inFlight);
   let closingConnections = false;
-  const closing = () => closingConnections;
+  // From SIGTERM on, every response closes its connection: a busy keep-alive client reconnects (to
+  // another pod once the endpoints update) instead of sending its next request on a connection the
+  // close phase is about to cut, which it would see as a reset.
+  const closing = () => shuttingDown;
 
   const tokens = new TokenStore({
     dir: config.tokensDir,
@@ -170,18 +173,20 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       if (config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url))) {
         ctx.reason = 'public';
         if (expectsContinue) res.writeContinue();
+        if (closing()) finishedSockets.add(req.socket);
         forwarder.forward(req, res, undefined);
         return;
       }
       const verdict = authenticator.authenticate(req);
       if (!verdict.ok) {
         authenticator.reject(req, res, verdict);
-        if (hasPendingBody(req) || closingConnections) finishedSockets.add(req.socket);
+        if (hasPendingBody(req) || closing()) finishedSockets.add(req.socket);
         return;
       }
       ctx.subject = verdict.subject;
       // Invite the body only once we know we will forward it.
       if (expectsContinue) res.writeContinue();
+      if (closing()) finishedSockets.add(req.socket);
       forwarder.forward(req, res, verdict.subject);
     } catch (err) {
       logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'request handling failed');
