@@ -2,6 +2,7 @@
  * The tokens directory swapped under load, kubelet style, many times: no request may be judged
  * against a half-loaded set.
  *
+ * Swaps come in storms of ten, 15 ms apart, then a 200 ms pause, so reloads both race swaps and complete.
  * The two versions hold the same two tokens under swapped names: v-even {x: P, y: Q}, v-odd {x: Q, y: P}.
  * Every whole set accepts both P and Q, under different names. A set mixing the versions holds one
  * token twice and the other not at all, and a set read half-way lacks one: either way P or Q gets a 401.
@@ -18,6 +19,8 @@ const P = 'swap-token-P-0123456789abcdef';
 const Q = 'swap-token-Q-fedcba9876543210';
 const NOT_A_TOKEN = 'swap-token-R-never-valid-00000';
 const SWAP_EVERY_MS = 15;
+/** Every 10th swap waits this long, past the sidecar's change debounce (100 ms), so some reloads complete between storms. */
+const PAUSE_EVERY_10TH_MS = 200;
 const RUN_MS = 4_000;
 
 const cleanups: (() => unknown)[] = [];
@@ -74,7 +77,7 @@ async function reloads(sidecar: RunningApp): Promise<Record<string, number>> {
   return out;
 }
 
-it('judges every request against one whole token set while the directory is swapped hundreds of times', async () => {
+it('judges every request against one whole token set while the directory is swapped a hundred times and more', async () => {
   const upstream: TestUpstream = await startUpstream();
   cleanups.push(() => upstream.close());
   const tokens = tempDir('faults-tokens-');
@@ -101,7 +104,7 @@ it('judges every request against one whole token set while the directory is swap
   let running = true;
   const swapper = (async () => {
     while (running) {
-      await sleep(SWAP_EVERY_MS);
+      await sleep(version % 10 === 9 ? PAUSE_EVERY_10TH_MS : SWAP_EVERY_MS);
       publish(tokens.dir, ++version);
     }
   })();
@@ -133,9 +136,9 @@ it('judges every request against one whole token set while the directory is swap
   // The swaps really reached the sidecar while the load ran: both mappings were served, after many reloads.
   expect(tally['P 200 x']).toBeGreaterThan(0);
   expect(tally['P 200 y']).toBeGreaterThan(0);
-  expect(version).toBeGreaterThan(100);
+  expect(version).toBeGreaterThan(80);
   const reloadsAfter = await reloads(sidecar);
-  expect(reloadsAfter.success - reloadsBefore.success).toBeGreaterThan(5);
+  expect(reloadsAfter.success - reloadsBefore.success).toBeGreaterThan(10);
 
   // Once the swaps stop, the last version is the one in force.
   const finalSubjectOfP = versionFiles(version).x === P ? 'x' : 'y';
