@@ -17,7 +17,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { REPO_ROOT, RunningApp, startApp } from '../test/support/apps';
-import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { MAIN_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
 
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const SECONDS = envNumber('BENCH_SECONDS', 10);
@@ -155,6 +155,8 @@ async function main(): Promise<void> {
       [SIDECAR_ENV.upstream]: upstreamUrl,
       [SIDECAR_ENV.tokensDir]: tokensDir,
       [SIDECAR_ENV.logLevel]: 'info',
+      // As the manifest sets it.
+      NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
     };
     const sidecar = await started(startApp('sidecar', { ...quiet, cpus: SERVER_CPU, env: sidecarEnv }));
     const expressDesign = await started(

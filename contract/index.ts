@@ -109,5 +109,13 @@ export const DEFAULT_TIMINGS = {
   tokensPollIntervalMs: 2_000,
 } as const;
 
+/**
+ * Node flags for the sidecar process, passed as NODE_OPTIONS. A smaller young generation
+ * keeps the sidecar's RSS under load well inside its memory limit (97 MB → 87 MB peak
+ * in `npm run bench`) for no measurable CPU cost: scavenges only touch live objects,
+ * and a proxy's per-request garbage dies young.
+ */
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=8';
+
 /** Numeric user and group of both images and both containers (non-root, >= 10000). */
 export const RUN_AS = { user: 10001, group: 10001 } as const;

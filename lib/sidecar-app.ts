@@ -8,6 +8,7 @@ import {
   MAIN_ENV,
   RUN_AS,
   SIDECAR_ENV,
+  SIDECAR_NODE_OPTIONS,
   TOKENS_MOUNT_PATH,
 } from '../contract';
 import {
@@ -733,6 +734,8 @@ function sidecarContainer(config: ResolvedProps): Container {
         [SIDECAR_ENV.publicPaths, config.publicPaths.length > 0 ? config.publicPaths.join(',') : undefined],
         [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization ? 'true' : undefined],
         [SIDECAR_ENV.logLevel, config.logLevel],
+        // Read by node itself: a memory-lean heap (see the contract).
+        ['NODE_OPTIONS', SIDECAR_NODE_OPTIONS],
       ],
       sidecar.env,
     ),

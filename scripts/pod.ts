@@ -28,7 +28,8 @@ const HOST_ENV: Record<string, string> = { [CONTAINER_NAMES.main]: MAIN_ENV.host
 /** The env names each app reads, from the contract. */
 export const CONTRACT_ENV: Record<string, readonly string[]> = {
   [CONTAINER_NAMES.main]: Object.values(MAIN_ENV),
-  [CONTAINER_NAMES.sidecar]: Object.values(SIDECAR_ENV),
+  // NODE_OPTIONS is read by node itself (contract SIDECAR_NODE_OPTIONS).
+  [CONTAINER_NAMES.sidecar]: [...Object.values(SIDECAR_ENV), 'NODE_OPTIONS'],
 };
 
 // Minimal shapes of the manifest fields the runner reads (Kubernetes API field names).

@@ -25,7 +25,7 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { HEALTH_PATHS, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
 import { REPO_ROOT, RunningApp, startApp } from '../test/support/apps';
 
 const ROLE_ENV = 'SOAK_ROLE';
@@ -249,6 +249,8 @@ async function runSoak(): Promise<number> {
         [SIDECAR_ENV.upstream]: `http://127.0.0.1:${upstream.port}`,
         [SIDECAR_ENV.tokensDir]: tokensDir,
         [SIDECAR_ENV.drainDelayMs]: '0',
+        // As the manifest sets it.
+        NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
       },
       cpus: pinned ? '0' : undefined,
       // One access line per request, as in production; read and dropped.
