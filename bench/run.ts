@@ -16,7 +16,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { REPO_ROOT, RunningApp, startApp } from '../test/support/apps';
+import { REPO_ROOT, RunningApp, startApp, localSidecarEnv } from '../test/support/apps';
 import { MAIN_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
 
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
@@ -149,11 +149,7 @@ async function main(): Promise<void> {
       startApp('floor', { ...quiet, cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'floor-proxy.js'), env: { FLOOR_UPSTREAM: upstreamUrl, FLOOR_TOKEN: token } }),
     );
     const sidecarEnv = {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstreamUrl,
-      [SIDECAR_ENV.tokensDir]: tokensDir,
+      ...localSidecarEnv(upstreamUrl, tokensDir),
       [SIDECAR_ENV.logLevel]: 'info',
       // As the manifest sets it.
       NODE_OPTIONS: SIDECAR_NODE_OPTIONS,

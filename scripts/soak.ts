@@ -26,7 +26,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HEALTH_PATHS, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
-import { REPO_ROOT, RunningApp, startApp } from '../test/support/apps';
+import { REPO_ROOT, RunningApp, startApp, localSidecarEnv } from '../test/support/apps';
 
 const ROLE_ENV = 'SOAK_ROLE';
 /** Longer than the sidecar's client keep-alive (5 s) and upstream idle timeout (4 s): every idle socket is gone by then. */
@@ -243,11 +243,7 @@ async function runSoak(): Promise<number> {
     apps.push(upstream);
     const sidecar = await startApp('sidecar', {
       env: {
-        [SIDECAR_ENV.port]: '0',
-        [SIDECAR_ENV.adminPort]: '0',
-        [SIDECAR_ENV.host]: '127.0.0.1',
-        [SIDECAR_ENV.upstream]: `http://127.0.0.1:${upstream.port}`,
-        [SIDECAR_ENV.tokensDir]: tokensDir,
+        ...localSidecarEnv(`http://127.0.0.1:${upstream.port}`, tokensDir),
         [SIDECAR_ENV.drainDelayMs]: '0',
         // As the manifest sets it.
         NODE_OPTIONS: SIDECAR_NODE_OPTIONS,

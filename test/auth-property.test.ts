@@ -16,7 +16,7 @@ import { FORWARDED_HEADERS, SIDECAR_ENV } from '../contract';
 import { createAuthenticator } from '../apps/sidecar/src/authenticate';
 import type { Authenticator } from '../apps/sidecar/src/authenticate';
 import { TokenStore } from '../apps/sidecar/src/tokens';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { rawRequest, rawStatus, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -267,11 +267,7 @@ describe('Authorization header over real sockets, against the compiled sidecar',
     upstream = await startUpstream();
     sidecar = await startApp('sidecar', {
       env: {
-        [SIDECAR_ENV.port]: '0',
-        [SIDECAR_ENV.adminPort]: '0',
-        [SIDECAR_ENV.host]: '127.0.0.1',
-        [SIDECAR_ENV.upstream]: upstream.url,
-        [SIDECAR_ENV.tokensDir]: tokensDir.dir,
+        ...localSidecarEnv(upstream.url, tokensDir.dir),
         [SIDECAR_ENV.drainDelayMs]: '0',
       },
     });

@@ -10,7 +10,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
 
 const TOKEN = 'bad-requests-token-42';
@@ -52,11 +52,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tokens.dir, 'client'), TOKEN);
   sidecar = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`,
-      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      ...localSidecarEnv(`http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, tokens.dir),
       [SIDECAR_ENV.headersTimeoutMs]: String(HEADERS_TIMEOUT_MS),
       [SIDECAR_ENV.upstreamTimeoutMs]: String(UPSTREAM_TIMEOUT_MS),
       [SIDECAR_ENV.drainDelayMs]: '0',

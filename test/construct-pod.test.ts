@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Testing } from 'cdk8s';
 import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
 import { SidecarApp, SidecarAppProps } from '../lib';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -67,11 +67,7 @@ describe('the synthesized pod runs with the real apps', () => {
     sidecarApp = await startApp('sidecar', {
       env: {
         ...sidecarEnv,
-        [SIDECAR_ENV.port]: '0',
-        [SIDECAR_ENV.adminPort]: '0',
-        [SIDECAR_ENV.host]: '127.0.0.1',
-        [SIDECAR_ENV.upstream]: `http://127.0.0.1:${mainApp.port}`,
-        [SIDECAR_ENV.tokensDir]: tokensDir,
+        ...localSidecarEnv(`http://127.0.0.1:${mainApp.port}`, tokensDir),
       },
     });
   });

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { MAIN_ENV, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, sleep, tempDir } from './support/http';
 
 const TOKEN = 'faults-keepalive-token-0123456789';
@@ -67,11 +67,7 @@ it(
     fs.writeFileSync(path.join(tokens.dir, 'load'), TOKEN);
     const sidecar: RunningApp = await startApp('sidecar', {
       env: {
-        [SIDECAR_ENV.port]: '0',
-        [SIDECAR_ENV.adminPort]: '0',
-        [SIDECAR_ENV.host]: '127.0.0.1',
-        [SIDECAR_ENV.upstream]: `http://127.0.0.1:${mainPort}`,
-        [SIDECAR_ENV.tokensDir]: tokens.dir,
+        ...localSidecarEnv(`http://127.0.0.1:${mainPort}`, tokens.dir),
         [SIDECAR_ENV.upstreamIdleTimeoutMs]: String(SIDECAR_IDLE_MS),
         [SIDECAR_ENV.drainDelayMs]: '0',
       },

@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { MAIN_ENV, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, sleep, tempDir } from './support/http';
 
 const TOKEN = 'faults-shutdown-token-0123456789';
@@ -62,11 +62,7 @@ it('gives every request the sidecar accepts a 2xx, before and after the signal; 
   fs.writeFileSync(path.join(tokens.dir, 'load'), TOKEN);
   const sidecar: RunningApp = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: `http://127.0.0.1:${mainPort}`,
-      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      ...localSidecarEnv(`http://127.0.0.1:${mainPort}`, tokens.dir),
       [SIDECAR_ENV.drainDelayMs]: String(SIDECAR_DRAIN_MS),
       [SIDECAR_ENV.shutdownTimeoutMs]: '3000',
     },

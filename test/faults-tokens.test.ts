@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, request, sleep, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -87,11 +87,7 @@ it('judges every request against one whole token set while the directory is swap
 
   const sidecar = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstream.url,
-      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      ...localSidecarEnv(upstream.url, tokens.dir),
       // Poll as often as allowed, on top of the change events: as many reloads as possible race the swaps.
       [SIDECAR_ENV.tokensPollIntervalMs]: '50',
       [SIDECAR_ENV.drainDelayMs]: '0',

@@ -7,7 +7,7 @@ import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
 import * as path from 'path';
 import { HEALTH_PATHS, MAIN_ENV, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, eventually, request, sleep, tempDir } from './support/http';
 
 const TOKEN = 'faults-upstream-token-0123456789';
@@ -32,11 +32,7 @@ function tokensDir(): string {
 async function startSidecar(upstreamUrl: string, extra: Record<string, string> = {}): Promise<RunningApp> {
   const app = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstreamUrl,
-      [SIDECAR_ENV.tokensDir]: tokensDir(),
+      ...localSidecarEnv(upstreamUrl, tokensDir()),
       [SIDECAR_ENV.upstreamTimeoutMs]: String(UPSTREAM_TIMEOUT_MS),
       [SIDECAR_ENV.drainDelayMs]: '0',
       ...extra,

@@ -11,8 +11,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import * as http from 'http';
-import { DEFAULT_PORTS, MAIN_ENV, RUN_AS, SIDECAR_ENV } from '../contract';
-import { AppName, REPO_ROOT, RunningApp, startApp } from './support/apps';
+import { DEFAULT_PORTS, MAIN_ENV, RUN_AS } from '../contract';
+import { AppName, REPO_ROOT, RunningApp, startApp, localSidecarEnv } from './support/apps';
 
 const execFileAsync = promisify(execFile);
 const APPS: AppName[] = ['main', 'sidecar'];
@@ -197,11 +197,7 @@ describe('production install of each app', () => {
 
     const main = await start('main', { [MAIN_ENV.port]: '0', [MAIN_ENV.host]: '127.0.0.1' });
     const sidecar = await start('sidecar', {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: `http://127.0.0.1:${main.port}`,
-      [SIDECAR_ENV.tokensDir]: tokens,
+      ...localSidecarEnv(`http://127.0.0.1:${main.port}`, tokens),
     });
     if (process.getuid?.() === 0) expect(uidOf(sidecar.child.pid!)).toBe(RUN_AS.user);
     expect(await get(sidecar.port, '/', { Authorization: `Bearer ${token}` })).toEqual({ status: 200, body: 'Welcome to the Main Service!' });

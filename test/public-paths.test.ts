@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FORWARDED_HEADERS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { rawHeader, rawRequest, rawStatus, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -24,11 +24,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tokens.dir, 'client'), TOKEN);
   sidecar = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstream.url,
-      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      ...localSidecarEnv(upstream.url, tokens.dir),
       [SIDECAR_ENV.publicPaths]: PUBLIC.join(','),
       [SIDECAR_ENV.drainDelayMs]: '0',
     },

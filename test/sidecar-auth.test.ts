@@ -8,7 +8,7 @@ import * as net from 'net';
 import * as path from 'path';
 import WebSocket from 'ws';
 import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, rawHeader, rawRequest, rawStatus, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -30,11 +30,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tokens.dir, 'other'), OTHER_TOKEN);
   sidecar = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstream.url,
-      [SIDECAR_ENV.tokensDir]: tokens.dir,
+      ...localSidecarEnv(upstream.url, tokens.dir),
       [SIDECAR_ENV.realm]: REALM,
       [SIDECAR_ENV.publicPaths]: '/public,/also-public',
       [SIDECAR_ENV.drainDelayMs]: '0',

@@ -7,7 +7,7 @@ import * as http from 'http';
 import * as path from 'path';
 import WebSocket from 'ws';
 import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -30,11 +30,7 @@ afterAll(async () => {
 async function startSidecar(upstreamUrl: string, extra: Record<string, string> = {}): Promise<RunningApp> {
   const app = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstreamUrl,
-      [SIDECAR_ENV.tokensDir]: tokensDir,
+      ...localSidecarEnv(upstreamUrl, tokensDir),
       [SIDECAR_ENV.drainDelayMs]: '0',
       ...extra,
     },

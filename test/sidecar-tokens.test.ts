@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, runToExit, startApp } from './support/apps';
+import { RunningApp, runToExit, startApp, localSidecarEnv } from './support/apps';
 import { eventually, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -23,11 +23,7 @@ afterAll(async () => {
 
 function baseEnv(tokensDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    [SIDECAR_ENV.port]: '0',
-    [SIDECAR_ENV.adminPort]: '0',
-    [SIDECAR_ENV.host]: '127.0.0.1',
-    [SIDECAR_ENV.upstream]: upstream.url,
-    [SIDECAR_ENV.tokensDir]: tokensDir,
+    ...localSidecarEnv(upstream.url, tokensDir),
     [SIDECAR_ENV.tokensPollIntervalMs]: '200',
     [SIDECAR_ENV.drainDelayMs]: '0',
     ...extra,

@@ -7,7 +7,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
-import { RunningApp, startApp } from './support/apps';
+import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -40,11 +40,7 @@ function newDir(): string {
 async function start(dir: string): Promise<RunningApp> {
   const app = await startApp('sidecar', {
     env: {
-      [SIDECAR_ENV.port]: '0',
-      [SIDECAR_ENV.adminPort]: '0',
-      [SIDECAR_ENV.host]: '127.0.0.1',
-      [SIDECAR_ENV.upstream]: upstream.url,
-      [SIDECAR_ENV.tokensDir]: dir,
+      ...localSidecarEnv(upstream.url, dir),
       [SIDECAR_ENV.tokensPollIntervalMs]: '100',
       [SIDECAR_ENV.drainDelayMs]: '0',
     },

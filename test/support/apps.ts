@@ -8,6 +8,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { SIDECAR_ENV } from '../../contract';
 
 export type AppName = 'main' | 'sidecar';
 
@@ -150,4 +151,18 @@ export function runToExit(app: AppName, env: Record<string, string | undefined>,
       resolve({ code, output });
     });
   });
+}
+
+/**
+ * The env every local sidecar run needs: ephemeral ports on 127.0.0.1, an upstream and a tokens
+ * directory. Spread it into an env object and add the case's own settings after it.
+ */
+export function localSidecarEnv(upstream: string, tokensDir: string): Record<string, string> {
+  return {
+    [SIDECAR_ENV.port]: '0',
+    [SIDECAR_ENV.adminPort]: '0',
+    [SIDECAR_ENV.host]: '127.0.0.1',
+    [SIDECAR_ENV.upstream]: upstream,
+    [SIDECAR_ENV.tokensDir]: tokensDir,
+  };
 }
