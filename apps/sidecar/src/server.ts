@@ -1,7 +1,7 @@
 /**
  * The sidecar: a plain node:http proxy port running `authenticate → forward`, and an Express admin port.
  * The proxy port deliberately avoids Express: its per-request machinery doubled the CPU cost of a
- * proxied request in our measurements (see README-sidecar.md).
+ * proxied request in our measurements (see the README, "Performance").
  */
 import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
