@@ -18,6 +18,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { REPO_ROOT } from './repo-root';
 
 /** Address every container binds locally. */
 export const LOCAL_HOST = '127.0.0.1';
@@ -160,16 +161,7 @@ export interface RunningPod {
   stop(mode?: StopMode): Promise<Record<string, number | string | null>>;
 }
 
-/** The folder holding package.json, walking up from here (works from scripts/ and build/scripts/). */
-export const REPO_ROOT = (() => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'build') {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
+export { REPO_ROOT } from './repo-root';
 
 export function defaultEntryOf(containerName: string): string {
   if (!(Object.values(CONTAINER_NAMES) as string[]).includes(containerName)) {

@@ -9,19 +9,11 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SIDECAR_ENV } from '../../contract';
+import { REPO_ROOT } from '../../scripts/repo-root';
 
 export type AppName = 'main' | 'sidecar';
 
-/** The folder holding package.json; found by walking up, so this works from test/ and from build/test/. */
-export const REPO_ROOT = (() => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'build') {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
+export { REPO_ROOT } from '../../scripts/repo-root';
 
 export function entryOf(app: AppName): string {
   return path.join(REPO_ROOT, 'build', 'apps', app, 'src', 'index.js');
