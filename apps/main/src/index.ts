@@ -24,7 +24,6 @@ async function main(): Promise<void> {
       // Same shape as the sidecar's lines, so one log query covers both containers.
       base: { service: 'main' },
       level: config.logLevel,
-      timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
