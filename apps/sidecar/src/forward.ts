@@ -126,6 +126,17 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   // A pre-parsed target saves http-proxy a url.parse per request.
   const target = { protocol: 'http:', hostname, host: hostname, port: opts.upstream.port || '80', path: '' };
 
+  /** HTTP and WebSocket alike: send the target as judged, start the upstream clock and timeout. */
+  const beginUpstream = (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
+    const ctx = contextOf(req);
+    // Emitted on 'socket', before the request line is written.
+    if (!proxyReq.headersSent) proxyReq.path = upstreamTarget(req.url);
+    ctx.proxyReq = proxyReq;
+    ctx.upstreamStart = performance.now();
+    proxyReq.setTimeout(opts.upstreamTimeoutMs, onUpstreamTimeout);
+    return ctx;
+  };
+
   const proxy: RequestHandler = createProxyMiddleware({
     target: target as unknown as string,
     agent,
@@ -138,12 +149,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     plugins: [
       (server) => {
         server.on('proxyReq', (proxyReq, req, res) => {
-          const ctx = contextOf(req);
-          // Emitted on 'socket', before the request line is written.
-          if (!proxyReq.headersSent) proxyReq.path = upstreamTarget(req.url);
-          ctx.proxyReq = proxyReq;
-          ctx.upstreamStart = performance.now();
-          proxyReq.setTimeout(opts.upstreamTimeoutMs, onUpstreamTimeout);
+          const ctx = beginUpstream(proxyReq, req);
           // The client left before we even had a socket: free it now.
           if (ctx.clientGone || res.destroyed) proxyReq.destroy();
         });
@@ -166,11 +172,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           });
         });
         server.on('proxyReqWs', (proxyReq, req, socket) => {
-          const ctx = contextOf(req);
-          if (!proxyReq.headersSent) proxyReq.path = upstreamTarget(req.url);
-          ctx.proxyReq = proxyReq;
-          ctx.upstreamStart = performance.now();
-          proxyReq.setTimeout(opts.upstreamTimeoutMs, onUpstreamTimeout);
+          const ctx = beginUpstream(proxyReq, req);
           proxyReq.on('response', (r) => (ctx.upgradeStatus = r.statusCode));
           proxyReq.on('upgrade', (_r, proxySocket: Duplex) => {
             ctx.upgradeStatus = 101;
