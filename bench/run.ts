@@ -174,11 +174,17 @@ async function main(): Promise<void> {
         console.error(`round ${round} ${s.name}: ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${fmt(r.cpuPerReqUs)} µs CPU/req`);
       }
     }
-    const rate = { direct: [] as { p50Us: number; p99Us: number }[], sidecar: [] as { p50Us: number; p99Us: number }[] };
+    type Latency = { p50Us: number; p99Us: number };
+    // The floor runs at the same rate too: it pays the same trips between CPUs as the sidecar,
+    // so it shows how much of the added latency any proxy on another core would add.
+    const rate = { direct: [] as Latency[], floor: [] as Latency[], sidecar: [] as Latency[] };
     for (let round = 1; round <= ROUNDS; round++) {
       rate.direct.push(await fixedRate(upstream.port, {}));
+      rate.floor.push(await fixedRate(floor.port, good));
       rate.sidecar.push(await fixedRate(sidecar.port, good));
-      console.error(`round ${round} fixed rate: direct p50 ${rate.direct.at(-1)!.p50Us} µs, sidecar p50 ${rate.sidecar.at(-1)!.p50Us} µs`);
+      console.error(
+        `round ${round} fixed rate: direct p50 ${rate.direct.at(-1)!.p50Us} µs, floor p50 ${rate.floor.at(-1)!.p50Us} µs, sidecar p50 ${rate.sidecar.at(-1)!.p50Us} µs`,
+      );
     }
 
     // RSS over a long run: the first and last 10 s of SOAK_SECONDS of load.
@@ -221,6 +227,7 @@ async function main(): Promise<void> {
     lines.push('| path | p50 µs | p99 µs |');
     lines.push('|---|---:|---:|');
     lines.push(`| direct | ${fmt(median(rate.direct.map((r) => r.p50Us)))} | ${fmt(median(rate.direct.map((r) => r.p99Us)))} |`);
+    lines.push(`| floor (for context) | ${fmt(median(rate.floor.map((r) => r.p50Us)))} | ${fmt(median(rate.floor.map((r) => r.p99Us)))} |`);
     lines.push(`| sidecar | ${fmt(median(rate.sidecar.map((r) => r.p50Us)))} | ${fmt(median(rate.sidecar.map((r) => r.p99Us)))} |`);
     lines.push('');
     lines.push('| target | measured | verdict |');
