@@ -5,6 +5,7 @@
 import { randomUUID } from 'crypto';
 import type { ClientRequest, IncomingMessage } from 'http';
 import { FORWARDED_HEADERS } from '../../../contract';
+import type { BodyFraming } from './framing';
 
 export interface RequestContext {
   /** performance.now() when the request arrived. */
@@ -23,6 +24,8 @@ export interface RequestContext {
   proxyReq: ClientRequest | undefined;
   /** The client went away before the response finished. */
   clientGone: boolean;
+  /** Body framing decided at admission; the only framing the upstream ever gets. */
+  framing: BodyFraming | undefined;
 }
 
 const kContext = Symbol('sidecar.context');
@@ -50,6 +53,7 @@ export function contextOf(req: IncomingMessage): RequestContext {
       upstreamStart: 0,
       proxyReq: undefined,
       clientGone: false,
+      framing: undefined,
     };
     r[kContext] = ctx;
   }

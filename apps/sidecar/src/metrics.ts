@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export type AuthFailureReason = 'missing' | 'wrong_scheme' | 'malformed' | 'invalid_token' | 'no_tokens_loaded';
 export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['missing', 'wrong_scheme', 'malformed', 'invalid_token', 'no_tokens_loaded'];
 
-export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'request_timeout';
+export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'request_timeout' | 'bad_framing';
 
 export interface SidecarMetrics {
   readonly registry: Registry;
@@ -73,7 +73,7 @@ export function createMetrics(): SidecarMetrics {
   });
 
   const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
-  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'request_timeout'] as const) clientErrors.labels(r);
+  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'request_timeout', 'bad_framing'] as const) clientErrors.labels(r);
   for (const r of ['success', 'failure'] as const) reloads.labels(r);
   const requestChildren = new Map<string, Counter.Internal>();
 

@@ -14,6 +14,8 @@ import { SIDECAR_ENV } from '../../../contract';
 import { contextOf, logPath } from './context';
 import type { RequestContext } from './context';
 import { createForwarder } from './forward';
+import { requestFraming } from './framing';
+import type { FramingVerdict } from './framing';
 import type { Logger } from './log';
 import { errorFields } from './log';
 import { createMetrics } from './metrics';
@@ -72,6 +74,10 @@ function rawPathOf(url: string | undefined): string {
   if (url === undefined) return '';
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+function framingStatusText(verdict: FramingVerdict & { ok: false }): string {
+  return verdict.status === 501 ? 'Not Implemented' : 'Bad Request';
 }
 
 /** Connections we answered with `Connection: close`: requests pipelined behind that answer are not ours to serve. */
@@ -170,11 +176,19 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
         writeSimple(res, 431, 'Request Header Fields Too Large\n', ctx.requestId, true);
         return;
       }
+      const framing = requestFraming(req, false);
+      if (!framing.ok) {
+        metrics.clientError('bad_framing');
+        ctx.reason = framing.reason;
+        writeSimple(res, framing.status, `${framingStatusText(framing)}\n`, ctx.requestId, true);
+        return;
+      }
+      ctx.framing = framing.framing;
       if (config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url))) {
         ctx.reason = 'public';
         if (expectsContinue) res.writeContinue();
         if (closing()) finishedSockets.add(req.socket);
-        forwarder.forward(req, res, undefined);
+        forwarder.forward(req, res);
         return;
       }
       const verdict = authenticator.authenticate(req);
@@ -187,7 +201,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       // Invite the body only once we know we will forward it.
       if (expectsContinue) res.writeContinue();
       if (closing()) finishedSockets.add(req.socket);
-      forwarder.forward(req, res, verdict.subject);
+      forwarder.forward(req, res);
     } catch (err) {
       logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'request handling failed');
       if (!res.headersSent && !res.destroyed) writeSimple(res, 500, 'Internal Server Error\n', ctx.requestId, true);
@@ -229,8 +243,16 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
         rawResponse(socket, 431, 'Request Header Fields Too Large', `X-Request-Id: ${ctx.requestId}\r\n`);
         return;
       }
+      const framing = requestFraming(req, true);
+      if (!framing.ok) {
+        metrics.clientError('bad_framing');
+        ctx.reason = framing.reason;
+        ctx.upgradeStatus = framing.status;
+        rawResponse(socket, framing.status, framingStatusText(framing), `X-Request-Id: ${ctx.requestId}\r\n`);
+        return;
+      }
+      ctx.framing = framing.framing;
       const isPublic = config.publicPaths.size > 0 && config.publicPaths.has(rawPathOf(req.url));
-      let subject: string | undefined;
       if (isPublic) {
         ctx.reason = 'public';
       } else {
@@ -239,7 +261,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
           authenticator.rejectUpgrade(req, socket, verdict);
           return;
         }
-        subject = ctx.subject = verdict.subject;
+        ctx.subject = verdict.subject;
       }
       // Only WebSocket upgrades are proxied; anything else (h2c, …) is refused plainly.
       if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -248,7 +270,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
         return;
       }
       upgradedSockets.add(socket);
-      forwarder.upgrade(req, socket, head, subject);
+      forwarder.upgrade(req, socket, head);
     } catch (err) {
       logger.error({ err: errorFields(err), requestId: ctx.requestId }, 'upgrade handling failed');
       socket.destroy();
