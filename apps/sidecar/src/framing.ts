@@ -53,7 +53,8 @@ export function requestFraming(req: IncomingMessage, upgrade: boolean): FramingV
   }
   if (cl === undefined) return NONE;
   const length = canonicalLength(cl);
-  if (length === '0') return ZERO;
+  // An upgrade's bytes after the head belong to the new protocol: it goes upstream with no framing at all.
+  if (length === '0') return upgrade ? NONE : ZERO;
   return upgrade ? UPGRADE_WITH_BODY : { ok: true, framing: { kind: 'length', length } };
 }
 
