@@ -227,3 +227,113 @@ describe('the upstream pool', () => {
     expect(upstream.connections.find((c) => c.id === firstConn)?.closed).toBe(true);
   });
 });
+
+describe('found by attack-hunting', () => {
+  afterEach(() => {
+    upstream.answerWith = undefined;
+    upstream.delayMs = 0;
+  });
+
+  it.each(['Transfer_Encoding: chunked', 'Transfer.Encoding: chunked', 'Content_Length: 0', 'content.length: 0', 'Con_nection: close', 'Ho_st: evil'])(
+    'a look-alike framing or routing header (%s) never reaches the upstream',
+    async (line) => {
+      const body = `0\r\n\r\n${SMUGGLED}`;
+      const res = await exchange(`POST /version HTTP/1.1\r\nHost: x\r\n${line}\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 'POST');
+      expect(res?.status).toBe(200);
+      await settle();
+      const seen = upstream.requests();
+      expect(seen).toHaveLength(1);
+      const name = line.slice(0, line.indexOf(':'));
+      expect(headerNames(seen[0]).map((n) => n.toLowerCase())).not.toContain(name.toLowerCase());
+      expect(headerOf(seen[0], 'content-length')).toBe(String(body.length));
+    },
+  );
+
+  it.each(['-x-auth-subject', '_x_auth_subject', '.x.auth.subject', 'xauthsubject', 'XRequestId', 'x_forwarded_host'])('the spelling %s of a header we set is dropped', async (name) => {
+    const res = await exchange(`GET / HTTP/1.1\r\nHost: x\r\n${AUTH}${name}: forged\r\n\r\n`);
+    expect(res?.status).toBe(200);
+    await settle();
+    const [seen] = upstream.requests();
+    expect(seen.headers.filter(([, v]) => v === 'forged')).toEqual([]);
+  });
+
+  it.each(['a/admin?', 'a b', 'a@b', 'x\\y'])('a Host that is not an authority (%s) gets 400 and reaches nothing', async (host) => {
+    const res = await exchange(`GET /version HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    expect(res?.status).toBe(400);
+    await settle();
+    expect(upstream.requests()).toEqual([]);
+  });
+
+  it.each(['000', '099', '101', '600'])('an upstream status %s gets the client a 502, and that connection is not reused', async (status) => {
+    upstream.answerWith = (r) => (r.target === '/odd' ? `HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n` : undefined);
+    const res = await exchange(`GET /odd HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`);
+    expect(res?.status).toBe(502);
+    upstream.answerWith = undefined;
+    const next = await exchange(`GET /next HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`);
+    expect(JSON.parse(next!.body.toString()).target).toBe('/next');
+    const odd = upstream.requests().find((r) => r.target === '/odd');
+    expect(Number(next?.headers['x-conn'])).not.toBe(odd?.conn);
+  });
+
+  it('a 101 with Upgrade to a plain request gets a 502 at once, not a hang', async () => {
+    upstream.answerWith = (r) => (r.target === '/odd' ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\npoison' : undefined);
+    const started = Date.now();
+    const res = await exchange(`GET /odd HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`);
+    expect(res?.status).toBe(502);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a HEAD exchange never leaves its connection in the pool (a late body cannot reach the next client)', async () => {
+    upstream.answerWith = (r) => (r.method === 'HEAD' ? 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n' : undefined);
+    upstream.stray = { afterMs: 50, bytes: 'poison' };
+    const head = await exchange(`HEAD /h HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`, 'HEAD');
+    expect(head?.status).toBe(200);
+    upstream.answerWith = undefined;
+    upstream.stray = undefined;
+    const next = await exchange(`GET /next HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`);
+    expect(next?.status).toBe(200);
+    expect(JSON.parse(next!.body.toString()).target).toBe('/next');
+    const headReq = upstream.requests().find((r) => r.method === 'HEAD');
+    expect(headerOf(headReq!, 'connection')).toBe('close');
+  });
+
+  it('an upgrade pipelined behind a 401 that closed the connection never reaches the upstream', async () => {
+    const c = await RawConnection.open(sidecar.port);
+    c.write(
+      'POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc' +
+        'GET /version HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nWSDATA',
+    );
+    expect((await c.response())?.status).toBe(401);
+    expect(await c.waitClosed()).toBe(true);
+    await settle();
+    expect(upstream.requests()).toEqual([]);
+    expect(upstream.connections.map((k) => k.bytes.toString('latin1')).join('')).not.toContain('WSDATA');
+  });
+
+  it('an upgrade pipelined behind a slow response is refused after that response, never ahead of it', async () => {
+    upstream.delayMs = 300;
+    const c = await RawConnection.open(sidecar.port);
+    c.write(
+      'GET /version?slow HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /version HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nWSDATA',
+    );
+    const first = await c.response();
+    expect(first?.status).toBe(200);
+    expect(JSON.parse(first!.body.toString()).target).toBe('/version?slow');
+    const second = await c.response();
+    expect(second?.status).toBe(400);
+    expect(await c.waitClosed()).toBe(true);
+    await settle();
+    expect(upstream.requests().map((r) => r.target)).toEqual(['/version?slow']);
+  });
+
+  it('bytes after a Connection: close request: the forwarded request gets its real answer, not a 400', async () => {
+    upstream.delayMs = 100;
+    const c = await RawConnection.open(sidecar.port);
+    c.write('GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /version HTTP/1.1\r\nHost: x\r\n\r\n');
+    const res = await c.response();
+    expect(res?.status).toBe(200);
+    expect(await c.response(1_000)).toBeUndefined();
+    expect(await c.waitClosed()).toBe(true);
+  });
+});

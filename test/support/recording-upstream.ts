@@ -46,6 +46,8 @@ export interface RecordingUpstream {
   upgradeAnswer: number;
   /** Answer this many ms late (0 = at once). */
   delayMs: number;
+  /** Raw bytes to answer a request with instead of the default (a misbehaving backend); undefined = default. */
+  answerWith: ((req: RecordedRequest) => string | undefined) | undefined;
   /** Bytes to write, unasked, this long after each response (a misbehaving backend); undefined = none. */
   stray: { readonly afterMs: number; readonly bytes: string } | undefined;
   /** Forget what was recorded (open connections keep their ids). */
@@ -155,6 +157,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     upgradeAnswer: 101,
     delayMs: 0,
     stray: undefined,
+    answerWith: undefined,
     reset() {
       recorded = [];
       cut = [];
@@ -181,6 +184,11 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       answering = answering.then(async () => {
         if (api.delayMs > 0) await new Promise((r) => setTimeout(r, api.delayMs));
         if (socket.destroyed) return;
+        const custom = api.answerWith?.(req);
+        if (custom !== undefined) {
+          socket.write(custom);
+          return;
+        }
         if (isUpgrade && api.upgradeAnswer === 101) {
           socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Conn: ${req.conn}\r\nX-Seq: ${req.seq}\r\n\r\n`);
           return;

@@ -15,15 +15,22 @@ export type FramingVerdict =
   | { readonly ok: true; readonly framing: BodyFraming }
   | { readonly ok: false; readonly status: 400 | 501; readonly reason: FramingRefusal };
 
-export type FramingRefusal = 'duplicate_host' | 'transfer_coding' | 'upgrade_with_body';
+export type FramingRefusal = 'duplicate_host' | 'invalid_host' | 'transfer_coding' | 'upgrade_with_body';
 
 const NONE: FramingVerdict = Object.freeze({ ok: true, framing: Object.freeze({ kind: 'none' }) });
 const CHUNKED: FramingVerdict = Object.freeze({ ok: true, framing: Object.freeze({ kind: 'chunked' }) });
 const ZERO: FramingVerdict = Object.freeze({ ok: true, framing: Object.freeze({ kind: 'length', length: '0' }) });
 const refuse = (status: 400 | 501, reason: FramingRefusal): FramingVerdict => Object.freeze({ ok: false, status, reason });
 const DUPLICATE_HOST = refuse(400, 'duplicate_host');
+const INVALID_HOST = refuse(400, 'invalid_host');
 const TRANSFER_CODING = refuse(501, 'transfer_coding');
 const UPGRADE_WITH_BODY = refuse(400, 'upgrade_with_body');
+
+/**
+ * RFC 9112 §3.2: a Host that is not a valid authority (RFC 3986 §3.2.2 host, optional port) is a 400.
+ * Node forwards any bytes; a backend building URLs from Host must not get `a/admin?` or spaces.
+ */
+const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 
 /** RFC 9112 §3.2: more than one Host is a 400. Node silently keeps the first. */
 function hostCount(raw: string[]): number {
@@ -45,6 +52,8 @@ function hostCount(raw: string[]): number {
  */
 export function requestFraming(req: IncomingMessage, upgrade: boolean): FramingVerdict {
   if (hostCount(req.rawHeaders) > 1) return DUPLICATE_HOST;
+  const host = req.headers.host;
+  if (host !== undefined && !VALID_HOST.test(host)) return INVALID_HOST;
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
   if (te !== undefined) {

@@ -43,6 +43,8 @@ export interface PassOptions {
 export const UPSTREAM_TIMEOUT = 'UPSTREAM_TIMEOUT';
 /** Our code for a failure that is the client's request, not the upstream (mapped to 400). */
 export const UNFORWARDABLE = 'UNFORWARDABLE';
+/** The upstream answered something no HTTP/1.1 server may send here (mapped to 502). */
+export const UPSTREAM_BAD_RESPONSE = 'UPSTREAM_BAD_RESPONSE';
 
 type WebPass = (req: http.IncomingMessage, res: http.ServerResponse, options: unknown, head: unknown, server: PassServer) => boolean;
 type WsPass = (req: http.IncomingMessage, socket: Duplex, options: unknown, head: Buffer, server: PassServer) => boolean;
@@ -73,6 +75,10 @@ function unforwardable(message: string): Error {
   return Object.assign(new Error(message), { code: UNFORWARDABLE });
 }
 
+function badResponse(message: string): Error {
+  return Object.assign(new Error(message), { code: UPSTREAM_BAD_RESPONSE });
+}
+
 export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
   const { pool, hostname, port, upstreamTimeoutMs, forwardAuthorization, fallbackHost } = opts;
 
@@ -91,9 +97,23 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
     }
   }
 
+  /** A 101 to a request that asked for no upgrade: the connection now speaks who knows what. */
+  function onUnexpectedUpgrade(this: ProxyRequest, _proxyRes: http.IncomingMessage, socket: Socket): void {
+    socket.destroy();
+    const { req, res, server } = this[kExchange];
+    server.emit('error', badResponse('101 to a request without Upgrade'), req, res);
+  }
+
   function onProxyResponse(this: ProxyRequest, proxyRes: http.IncomingMessage): void {
     const { req, res, ctx, server } = this[kExchange];
     opts.onUpstreamResponse?.((performance.now() - ctx.upstreamStart) / 1000);
+    const status = proxyRes.statusCode ?? 0;
+    // Node hands 1xx other than 101 to 'information'; a 101 here, or a status outside 2xx–5xx, is an upstream bug.
+    if (status < 200 || status > 599) {
+      this.destroy();
+      server.emit('error', badResponse(`upstream status ${status}`), req, res);
+      return;
+    }
     server.emit('proxyRes', proxyRes, req, res);
     if (res.headersSent || res.destroyed) {
       this.destroy();
@@ -101,7 +121,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
     }
     const keepAlive = res.shouldKeepAlive && !opts.closing();
     // The upstream's reason phrase is not forwarded: it carries nothing, and Node would throw on some bytes it accepts.
-    res.writeHead(proxyRes.statusCode ?? 502, clientResponseHeaders(proxyRes.headers, ctx.requestId, keepAlive ? 'keep-alive' : 'close'));
+    res.writeHead(status, clientResponseHeaders(proxyRes.headers, ctx.requestId, keepAlive ? 'keep-alive' : 'close'));
     proxyRes.once('close', onProxyResponseClose);
     proxyRes.pipe(res);
   }
@@ -128,7 +148,15 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
         method: req.method,
         path: upstreamTarget(req.url),
         setHost: false,
-        headers: upstreamRequestHeaders(req, { subject: ctx.subject, requestId: ctx.requestId, forwardAuthorization, framing, upgrade: false, fallbackHost }),
+        headers: upstreamRequestHeaders(req, {
+          subject: ctx.subject,
+          requestId: ctx.requestId,
+          forwardAuthorization,
+          framing,
+          upgrade: false,
+          fallbackHost,
+          closeAfter: req.method === 'HEAD',
+        }),
       }) as ProxyRequest;
     } catch (err) {
       // Node refuses some request targets and header bytes its own parser let through.
@@ -141,6 +169,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
     proxyReq.setTimeout(upstreamTimeoutMs, onUpstreamTimeout);
     proxyReq.on('error', onProxyError);
     proxyReq.on('response', onProxyResponse);
+    proxyReq.on('upgrade', onUnexpectedUpgrade);
     server.emit('proxyReq', proxyReq, req, res);
     if (ctx.clientGone || res.destroyed) {
       proxyReq.destroy();

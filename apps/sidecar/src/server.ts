@@ -4,14 +4,14 @@
  * proxied request in our measurements (see the README, "Performance").
  */
 import * as http from 'http';
-import type { AddressInfo, Socket } from 'net';
+import type { AddressInfo } from 'net';
 import type { Duplex } from 'stream';
 import { createAdminApp } from './admin';
 import { createAuthenticator, hasPendingBody } from './authenticate';
 import { ConfigError } from './config';
 import type { SidecarConfig } from './config';
 import { SIDECAR_ENV } from '../../../contract';
-import { contextOf, logPath } from './context';
+import { contextOf, existingContextOf, logPath } from './context';
 import type { RequestContext } from './context';
 import { createForwarder } from './forward';
 import { requestFraming } from './framing';
@@ -83,6 +83,38 @@ function framingStatusText(verdict: FramingVerdict & { ok: false }): string {
 /** Connections we answered with `Connection: close`: requests pipelined behind that answer are not ours to serve. */
 const finishedSockets = new WeakSet<object>();
 
+/**
+ * Responses still owed on a client connection, and what to do once none is. Node emits an upgrade,
+ * and a parse error, as soon as it parses them, even while earlier pipelined responses are still
+ * being written: anything we write then must wait for those, or it would overtake them.
+ */
+const kOwed = Symbol('sidecar.responsesOwed');
+const kWhenSettled = Symbol('sidecar.whenSettled');
+type TrackedSocket = object & { [kOwed]?: number; [kWhenSettled]?: () => void };
+
+function responseOwed(socket: object): void {
+  const s = socket as TrackedSocket;
+  s[kOwed] = (s[kOwed] ?? 0) + 1;
+}
+
+function responseDone(socket: object): void {
+  const s = socket as TrackedSocket;
+  const left = (s[kOwed] ?? 1) - 1;
+  s[kOwed] = left;
+  const then = s[kWhenSettled];
+  if (left === 0 && then !== undefined) {
+    s[kWhenSettled] = undefined;
+    then();
+  }
+}
+
+/** Run `fn` once every response owed on `socket` has been written (at once if none is). */
+function whenSettled(socket: object, fn: () => void): void {
+  const s = socket as TrackedSocket;
+  if (!s[kOwed]) fn();
+  else s[kWhenSettled] = fn;
+}
+
 export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   const metrics = createMetrics();
   let shuttingDown = false;
@@ -140,6 +172,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     const req = this.req;
     const ctx = contextOf(req);
     inFlight--;
+    responseDone(req.socket);
     const finished = this.writableFinished;
     if (!finished) {
       ctx.clientGone = true;
@@ -155,6 +188,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue = false): void {
     const ctx = contextOf(req);
     inFlight++;
+    responseOwed(req.socket);
     res.once('close', onResponseClose);
     try {
       if (finishedSockets.has(req.socket)) {
@@ -226,6 +260,20 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     };
     socket.once('close', finish);
     try {
+      if (finishedSockets.has(socket)) {
+        // Pipelined behind an answer that closed the connection: not ours to serve.
+        ctx.reason = 'after_close';
+        whenSettled(socket, () => socket.end());
+        return;
+      }
+      if ((socket as TrackedSocket)[kOwed]) {
+        // Pipelined behind responses still being written: refuse it after them, never overtake them.
+        metrics.clientError('bad_request');
+        ctx.reason = 'pipelined_upgrade';
+        ctx.upgradeStatus = 400;
+        whenSettled(socket, () => rawResponse(socket, 400, 'Bad Request', `X-Request-Id: ${ctx.requestId}\r\n`));
+        return;
+      }
       if (closingConnections) {
         ctx.upgradeStatus = 503;
         rawResponse(socket, 503, 'Service Unavailable', `X-Request-Id: ${ctx.requestId}\r\n`);
@@ -324,13 +372,22 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     metrics.clientError(reason);
     // Never the raw packet: it may hold a token.
     logger.info({ status, reason, code }, 'client error');
-    const s = socket as Socket;
-    // A response may already be under way on this socket (pipelining); then just cut it.
-    if ((s as unknown as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent) {
-      socket.destroy();
+    const current = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (current !== undefined && current !== null && !current.req.complete) {
+      // The error is in the body of the request being forwarded: it must never complete upstream.
+      const proxyReq = existingContextOf(current.req)?.proxyReq;
+      if (proxyReq !== undefined && !proxyReq.destroyed) proxyReq.destroy();
+      if (current.headersSent) socket.destroy();
+      else rawResponse(socket, status, text);
       return;
     }
-    rawResponse(socket, status, text);
+    // Bytes after a `Connection: close` request: the answer owed is the last thing on this connection.
+    if (code === 'HPE_CLOSED_CONNECTION') {
+      whenSettled(socket, () => socket.end());
+      return;
+    }
+    // Earlier pipelined requests still get their answers first; then the refusal, then close.
+    whenSettled(socket, () => rawResponse(socket, status, text));
   });
 
   const adminServer = http.createServer(

@@ -18,20 +18,15 @@ export function normalizedHeaderName(name: string): string {
 const X_FORWARDED_FOR = 'x-forwarded-for';
 
 /** Headers the sidecar itself sets upstream: every client spelling of them is dropped. */
-const OWN_HEADERS = new Set(
-  [FORWARDED_HEADERS.subject, FORWARDED_HEADERS.requestId, X_FORWARDED_FOR, 'x-forwarded-proto', 'x-forwarded-host'].map(normalizedHeaderName),
-);
-
-/** True for any spelling of a header we set. All of them start with "x" (Node lowercases names). */
-function isOwnHeaderSpelling(name: string): boolean {
-  return name.charCodeAt(0) === 120 /* x */ && name.length >= 11 && OWN_HEADERS.has(normalizedHeaderName(name));
-}
+const OWN_HEADERS = [FORWARDED_HEADERS.subject, FORWARDED_HEADERS.requestId, X_FORWARDED_FOR, 'x-forwarded-proto', 'x-forwarded-host'];
 
 /**
- * Hop-by-hop request headers (RFC 9110 §7.6.1), the framing headers (we write our own), Expect
- * (Node answered it) and Proxy-Authorization (meant for us, not for main).
+ * Hop-by-hop request headers (RFC 9110 §7.6.1), the framing and routing headers (we write our
+ * own), Expect (Node answered it) and Proxy-Authorization (meant for us, not for main).
+ * Matched by normalised name too: `Transfer_Encoding` next to our `content-length` would let a
+ * folding backend frame the body differently from Node.
  */
-const DROPPED_REQUEST = new Set([
+const DROPPED_REQUEST = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -43,7 +38,32 @@ const DROPPED_REQUEST = new Set([
   'transfer-encoding',
   'content-length',
   'host',
+];
+
+/** 0: forwarded as sent; OWN: a spelling of a header we set; DROPPED: of a hop-by-hop, framing or routing header. */
+type NameClass = 0 | typeof OWN | typeof DROPPED;
+const OWN = 1;
+const DROPPED = 2;
+
+const RESERVED = new Map<string, NameClass>([
+  ...OWN_HEADERS.map((n) => [normalizedHeaderName(n), OWN] as const),
+  ...DROPPED_REQUEST.map((n) => [normalizedHeaderName(n), DROPPED] as const),
 ]);
+
+/** Header names repeat from request to request: remember each one's class (bounded). */
+const nameClassCache = new Map<string, NameClass>();
+const NAME_CACHE_LIMIT = 4096;
+
+function classOf(name: string): NameClass {
+  let c = nameClassCache.get(name);
+  if (c === undefined) {
+    c = RESERVED.get(normalizedHeaderName(name)) ?? 0;
+    if (nameClassCache.size >= NAME_CACHE_LIMIT) nameClassCache.clear();
+    nameClassCache.set(name, c);
+  }
+  return c;
+}
+
 /** Never dropped because Connection names them: they route the message or are rewritten by us anyway. */
 const NOT_NOMINATABLE = new Set(['host', 'content-length', 'transfer-encoding', 'authorization']);
 
@@ -53,7 +73,7 @@ function nominated(connection: string | undefined): Set<string> | undefined {
   let set: Set<string> | undefined;
   for (const part of connection.split(',')) {
     const name = part.trim().toLowerCase();
-    if (name !== '' && !NOT_NOMINATABLE.has(name)) (set ??= new Set()).add(name);
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && !NOT_NOMINATABLE.has(name)) (set ??= new Set()).add(name);
   }
   return set;
 }
@@ -68,6 +88,8 @@ export interface UpstreamHeaderInput {
   readonly upgrade: boolean;
   /** Host to send when the client sent none (HTTP/1.0). */
   readonly fallbackHost: string;
+  /** Ask the upstream to close after this exchange (HEAD: a late body must not reach the next client). */
+  readonly closeAfter?: boolean;
 }
 
 /** The request head for the main service, as a flat [name, value, …] list. */
@@ -78,13 +100,15 @@ export function upstreamRequestHeaders(req: IncomingMessage, input: UpstreamHead
   let priorForwardedFor: string | undefined;
   for (const name in h) {
     const value = h[name];
-    if (value === undefined || DROPPED_REQUEST.has(name)) continue;
-    if (name === 'authorization' && !input.forwardAuthorization) continue;
-    if (extraHop !== undefined && extraHop.has(name)) continue;
-    if (isOwnHeaderSpelling(name)) {
+    if (value === undefined) continue;
+    const c = classOf(name);
+    if (c === DROPPED) continue;
+    if (c === OWN) {
       if (name === X_FORWARDED_FOR) priorForwardedFor = value as string;
       continue;
     }
+    if (name === 'authorization' && !input.forwardAuthorization) continue;
+    if (extraHop !== undefined && extraHop.has(name)) continue;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
@@ -92,6 +116,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, input: UpstreamHead
   if (framing.kind === 'length') out.push('content-length', framing.length);
   else if (framing.kind === 'chunked') out.push('transfer-encoding', 'chunked');
   if (input.upgrade) out.push('connection', 'Upgrade', 'upgrade', h.upgrade ?? 'websocket');
+  else if (input.closeAfter === true) out.push('connection', 'close');
   if (input.subject !== undefined) out.push(FORWARDED_HEADERS.subject, input.subject);
   const ip = req.socket.remoteAddress;
   if (ip !== undefined) out.push(X_FORWARDED_FOR, priorForwardedFor ? `${priorForwardedFor}, ${ip}` : ip);
