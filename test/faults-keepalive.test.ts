@@ -78,22 +78,26 @@ it(
     const tally: Record<string, number> = {};
     const end = Date.now() + RUN_MS;
     // Each client keeps its own connection to the sidecar; the sidecar's pool serves them all.
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-        while (Date.now() < end) {
+    // The clients move in rounds: all burst together (so the pool grows to one upstream socket per
+    // client), then all pause for the same time. A pause past the sidecar's idle timeout expires the
+    // whole pool at once; a shorter one reuses it. Clients pausing independently drift apart, the
+    // pool shrinks to a few sockets reused back to back, and whether any expire becomes chance.
+    const agents = Array.from({ length: CLIENTS }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+    while (Date.now() < end) {
+      await Promise.all(
+        agents.map(async (agent) => {
           const burst = 1 + Math.floor(Math.random() * 3);
           const outcomes = await Promise.all(Array.from({ length: burst }, () => get(sidecar.port, agent)));
           for (const o of outcomes) {
             const key = o.error === undefined ? String(o.status) : `${o.status ?? '-'}:${o.error}`;
             tally[key] = (tally[key] ?? 0) + 1;
           }
-          // Pauses from below the sidecar's idle timeout to above the main service's.
-          await sleep(SIDECAR_IDLE_MS - 150 + Math.random() * (MAIN_KEEPALIVE_MS - SIDECAR_IDLE_MS + 350));
-        }
-        agent.destroy();
-      }),
-    );
+        }),
+      );
+      // Pauses from below the sidecar's idle timeout to above the main service's.
+      await sleep(SIDECAR_IDLE_MS - 150 + Math.random() * (MAIN_KEEPALIVE_MS - SIDECAR_IDLE_MS + 350));
+    }
+    for (const agent of agents) agent.destroy();
 
     const total = Object.values(tally).reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThan(300);

@@ -62,3 +62,40 @@ export function flushLogs(): void {
     // Nothing useful left to do with a log that cannot be flushed at exit.
   }
 }
+
+/** One access-log line: the request as the sidecar saw and answered it. */
+export interface AccessFields {
+  readonly method: string | undefined;
+  readonly path: string;
+  readonly status: number;
+  readonly durationMs: number;
+  readonly requestId: string;
+  readonly subject?: string;
+  readonly reason?: string;
+  readonly upstreamError?: string;
+  readonly aborted?: boolean;
+  readonly upgrade?: boolean;
+}
+
+/**
+ * The access log, one JSON line per request, in exactly the shape pino writes (same keys, same
+ * order, same destination and batching). Built by hand: pino's generic path (serializers, redaction
+ * scan, key loop) was the largest single cost on a proxied request (bench/results/instructions.md).
+ * Every value is a number, a boolean, or a string through JSON.stringify: nothing is spliced raw.
+ */
+export function createAccessLog(logger: Logger): (fields: AccessFields) => void {
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym];
+  const str = JSON.stringify;
+  return (a) => {
+    if (!logger.isLevelEnabled('info')) return;
+    let line = `{"level":"info","time":${Date.now()},"service":"sidecar"`;
+    if (a.method !== undefined) line += `,"method":${str(a.method)}`;
+    line += `,"path":${str(a.path)},"status":${a.status},"durationMs":${a.durationMs},"requestId":${str(a.requestId)}`;
+    if (a.subject !== undefined) line += `,"subject":${str(a.subject)}`;
+    if (a.reason !== undefined) line += `,"reason":${str(a.reason)}`;
+    if (a.upstreamError !== undefined) line += `,"upstreamError":${str(a.upstreamError)}`;
+    if (a.aborted === true) line += ',"aborted":true';
+    if (a.upgrade === true) line += ',"upgrade":true';
+    stream.write(`${line},"msg":"request"}\n`);
+  };
+}

@@ -17,7 +17,7 @@ import { createForwarder } from './forward';
 import { requestFraming } from './framing';
 import type { FramingVerdict } from './framing';
 import type { Logger } from './log';
-import { errorFields } from './log';
+import { createAccessLog, errorFields } from './log';
 import { createMetrics } from './metrics';
 import type { ClientErrorReason, SidecarMetrics } from './metrics';
 import { TokenStore } from './tokens';
@@ -153,18 +153,20 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     closing,
   });
 
-  const accessLine = (method: string | undefined, url: string | undefined, status: number, ctx: RequestContext, extra?: Record<string, unknown>) => {
-    const line: Record<string, unknown> = {
+  const writeAccessLine = createAccessLog(logger);
+  const accessLine = (method: string | undefined, url: string | undefined, status: number, ctx: RequestContext, extra?: { aborted?: boolean; upgrade?: boolean; reason?: string }) => {
+    writeAccessLine({
       method,
       path: logPath(url),
       status,
       durationMs: Math.round((performance.now() - ctx.start) * 100) / 100,
       requestId: ctx.requestId,
-    };
-    if (ctx.subject !== undefined) line.subject = ctx.subject;
-    if (ctx.reason !== undefined) line.reason = ctx.reason;
-    if (ctx.upstreamError !== undefined) line.upstreamError = ctx.upstreamError;
-    logger.info(extra ? Object.assign(line, extra) : line, 'request');
+      subject: ctx.subject,
+      reason: extra?.reason ?? ctx.reason,
+      upstreamError: ctx.upstreamError,
+      aborted: extra?.aborted,
+      upgrade: extra?.upgrade,
+    });
   };
 
   // One shared listener (no closure per request): `this` is the response.
