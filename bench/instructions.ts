@@ -11,8 +11,7 @@
  * with `strace -c -f` attached for the counted part only. Kernel work is not in either count.
  *
  * Needs valgrind and strace (Debian: `apt-get install valgrind strace`).
- * Env knobs: BENCH_WARMUP_REQUESTS [6000], BENCH_COUNTED_REQUESTS [3000], BENCH_LOAD_CONNECTIONS [8],
- * BENCH_SIDECAR_LOG_LEVEL [info] (to price the access log).
+ * Env knobs: BENCH_WARMUP_REQUESTS [6000], BENCH_COUNTED_REQUESTS [3000], BENCH_LOAD_CONNECTIONS [8].
  * Writes bench/results/instructions.md.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
@@ -160,7 +159,7 @@ async function main(): Promise<void> {
     [SIDECAR_ENV.host]: '127.0.0.1',
     [SIDECAR_ENV.upstream]: upstreamUrl,
     [SIDECAR_ENV.tokensDir]: tokensDir,
-    [SIDECAR_ENV.logLevel]: process.env.BENCH_SIDECAR_LOG_LEVEL ?? 'info',
+    [SIDECAR_ENV.logLevel]: 'info',
     [SIDECAR_ENV.drainDelayMs]: '0',
     NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
   };

@@ -12,8 +12,7 @@
  *
  * Needs wrk (Debian: apt-get install wrk). Results go to stdout and bench/results/latest.md.
  * Env knobs (defaults in brackets): BENCH_ROUNDS [3], BENCH_SECONDS [10], BENCH_WARMUP_SECONDS [3],
- * BENCH_CONNECTIONS [32], BENCH_RATE [1000], BENCH_RATE_SECONDS [10], BENCH_SOAK_SECONDS [60],
- * BENCH_SIDECAR_LOG_LEVEL [info].
+ * BENCH_CONNECTIONS [32], BENCH_RATE [1000], BENCH_RATE_SECONDS [10], BENCH_SOAK_SECONDS [60].
  */
 import { execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -30,7 +29,6 @@ const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32);
 const RATE = envNumber('BENCH_RATE', 1000);
 const RATE_SECONDS = envNumber('BENCH_RATE_SECONDS', 10);
 const SOAK_SECONDS = envNumber('BENCH_SOAK_SECONDS', 60);
-const SIDECAR_LOG_LEVEL = process.env.BENCH_SIDECAR_LOG_LEVEL ?? 'info';
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
 const BUSY_MIN = 0.95;
@@ -147,6 +145,9 @@ async function main(): Promise<void> {
   const good = { authorization: `Bearer ${token}` };
   const bad = { authorization: `Bearer ${crypto.randomBytes(32).toString('hex')}` };
   const quiet = { discardOutputAfterStart: true };
+  // Access logs go to files: a reader of 1 MB/s of log lines on either core would skew the run.
+  const logsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-logs-'));
+  const logFile = (name: string) => ({ stdoutFile: path.join(logsDir, `${name}.log`) });
 
   const procs: RunningApp[] = [];
   const started = async (p: Promise<RunningApp>) => {
@@ -162,13 +163,13 @@ async function main(): Promise<void> {
     );
     const sidecarEnv = {
       ...localSidecarEnv(upstreamUrl, tokensDir),
-      [SIDECAR_ENV.logLevel]: SIDECAR_LOG_LEVEL,
+      [SIDECAR_ENV.logLevel]: 'info',
       // As the manifest sets it.
       NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
     };
-    const sidecar = await started(startApp('sidecar', { ...quiet, cpus: SERVER_CPU, env: sidecarEnv }));
+    const sidecar = await started(startApp('sidecar', { ...quiet, ...logFile('sidecar'), cpus: SERVER_CPU, env: sidecarEnv }));
     const expressDesign = await started(
-      startApp('express-design', { ...quiet, cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'express-design.js'), env: sidecarEnv }),
+      startApp('express-design', { ...quiet, ...logFile('express-design'), cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'express-design.js'), env: sidecarEnv }),
     );
 
     const scenarios: Scenario[] = [
@@ -178,8 +179,11 @@ async function main(): Promise<void> {
       { name: 'express design', what: 'same pipeline mounted in Express 5 (rejected design)', server: expressDesign, headers: good, expectStatus: '2xx' },
     ];
     const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const s of scenarios) {
+    // A round below BUSY_MIN is shown but not counted; up to ROUNDS more are run to make up for it.
+    for (let round = 1; round <= 2 * ROUNDS; round++) {
+      const wanted = scenarios.filter((s) => samples.get(s.name)!.filter((x) => x.busy >= BUSY_MIN).length < ROUNDS);
+      if (round > ROUNDS && wanted.length === 0) break;
+      for (const s of round <= ROUNDS ? scenarios : wanted) {
         const r = await measure(s);
         samples.get(s.name)!.push(r);
         console.error(`round ${round} ${s.name}: ${fmt(r.rps)} req/s, ${fmt(r.cpuPerReqUs, 1)} µs CPU/req, ${fmt(r.busy * 100, 1)}% busy`);
@@ -210,29 +214,30 @@ async function main(): Promise<void> {
     const peakMb = statusKb(pid, 'VmHWM') / 1024;
 
     const all = (name: string) => samples.get(name)!;
-    const m = (name: string, key: keyof Sample) => median(all(name).map((s) => s[key]));
-    const saturated = (name: string) => all(name).every((s) => s.busy >= BUSY_MIN);
+    const counted = (name: string) => all(name).filter((s) => s.busy >= BUSY_MIN);
+    const m = (name: string, key: keyof Sample) => median(counted(name).map((s) => s[key]));
+    const saturated = (name: string) => counted(name).length > 0;
     const cpuRatio = m('sidecar', 'cpuPerReqUs') / m('floor', 'cpuPerReqUs');
     const rejectRatio = m('sidecar 401', 'cpuPerReqUs') / m('sidecar', 'cpuPerReqUs');
     const addedP50 = median(rate.sidecar.map((r) => r.p50Us)) - median(rate.direct.map((r) => r.p50Us));
     const addedP99 = median(rate.sidecar.map((r) => r.p99Us)) - median(rate.direct.map((r) => r.p99Us));
     const growth = (rssLast - rssFirst) / rssFirst;
-    const counted = (ok: boolean, names: string[]) => (names.every(saturated) ? verdict(ok) : `not counted: below ${BUSY_MIN * 100}% busy`);
+    const judged = (ok: boolean, names: string[]) => (names.every(saturated) ? verdict(ok) : `not counted: no round at ${BUSY_MIN * 100}% busy`);
 
     const lines: string[] = [];
     lines.push(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, Linux ${os.release()}.`);
     lines.push(
       `Method: saturation. The proxy under test alone on CPU ${SERVER_CPU}; wrk (1 thread, ${CONNECTIONS} connections) and a tiny node:http upstream on CPU ${LOAD_CPU}. ` +
         `${WARMUP} s warm-up then ${SECONDS} s measured, ${ROUNDS} rounds, medians. CPU per request = utime+stime of the proxy from /proc/<pid>/stat over the measured window / responses; ` +
-        `busy = that CPU time / wall time. Sidecar log level: ${SIDECAR_LOG_LEVEL} (info = one access line per request), metrics on.`,
+        `busy = that CPU time / wall time. Sidecar at its production settings: one access line per request, metrics on.`,
     );
     lines.push('');
-    lines.push('| scenario | what | requests/s | CPU µs/request (median) | each round | busy | peak RSS MB |');
-    lines.push('|---|---|---:|---:|---|---:|---:|');
+    lines.push(`| scenario | what | requests/s | CPU µs/request (median of rounds ≥ ${BUSY_MIN * 100}% busy) | each round (µs @ busy) | peak RSS MB |`);
+    lines.push('|---|---|---:|---:|---|---:|');
     for (const s of scenarios) {
       lines.push(
-        `| ${s.name} | ${s.what} | ${fmt(m(s.name, 'rps'))} | ${fmt(m(s.name, 'cpuPerReqUs'), 1)} | ${all(s.name).map((x) => fmt(x.cpuPerReqUs, 1)).join(', ')} | ` +
-          `${fmt(Math.min(...all(s.name).map((x) => x.busy)) * 100, 0)}–${fmt(Math.max(...all(s.name).map((x) => x.busy)) * 100, 0)}% | ${fmt(statusKb(s.server.child.pid!, 'VmHWM') / 1024, 1)} |`,
+        `| ${s.name} | ${s.what} | ${fmt(m(s.name, 'rps'))} | ${fmt(m(s.name, 'cpuPerReqUs'), 1)} | ` +
+          `${all(s.name).map((x) => `${fmt(x.cpuPerReqUs, 1)} @ ${fmt(x.busy * 100, 0)}%${x.busy >= BUSY_MIN ? '' : ' (not counted)'}`).join(', ')} | ${fmt(statusKb(s.server.child.pid!, 'VmHWM') / 1024, 1)} |`,
       );
     }
     lines.push('');
@@ -246,8 +251,8 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('| target | measured | verdict |');
     lines.push('|---|---|---|');
-    lines.push(`| sidecar CPU per proxied request at saturation ≤ 1.5× floor | ${fmt(cpuRatio, 2)}× | ${counted(cpuRatio <= 1.5, ['sidecar', 'floor'])} |`);
-    lines.push(`| 401 CPU ≤ 0.5× proxied request | ${fmt(rejectRatio, 2)}× | ${counted(rejectRatio <= 0.5, ['sidecar', 'sidecar 401'])} |`);
+    lines.push(`| sidecar CPU per proxied request at saturation ≤ 1.5× floor | ${fmt(cpuRatio, 2)}× | ${judged(cpuRatio <= 1.5, ['sidecar', 'floor'])} |`);
+    lines.push(`| 401 CPU ≤ 0.5× proxied request | ${fmt(rejectRatio, 2)}× | ${judged(rejectRatio <= 0.5, ['sidecar', 'sidecar 401'])} |`);
     lines.push(`| added p50 at ${RATE} req/s ≤ 0.5 ms | ${fmt(addedP50 / 1000, 3)} ms | ${verdict(addedP50 <= 500)} |`);
     lines.push(`| added p99 at ${RATE} req/s ≤ 2 ms | ${fmt(addedP99 / 1000, 3)} ms | ${verdict(addedP99 <= 2000)} |`);
     lines.push(`| sidecar peak RSS under load ≤ 96 MB | ${fmt(peakMb, 1)} MB | ${verdict(peakMb <= 96)} |`);
@@ -263,6 +268,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     fs.rmSync(tokensDir, { recursive: true, force: true });
+    fs.rmSync(logsDir, { recursive: true, force: true });
   }
 }
 

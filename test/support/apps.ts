@@ -45,6 +45,11 @@ export interface StartOptions {
   readonly discardOutputAfterStart?: boolean;
   /** Pin the process to these CPUs with taskset (benchmarks), e.g. "0". */
   readonly cpus?: string;
+  /**
+   * Send stdout to this file instead of a pipe (benchmarks): nobody in the run then pays for
+   * reading a log line per request. `lines` and `logs()` stay empty after "listening".
+   */
+  readonly stdoutFile?: string;
 }
 
 function parseJson(line: string): Record<string, unknown> | undefined {
@@ -66,7 +71,9 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
   // taskset execs node, so child.pid is the app's own pid.
   const [cmd, args] = opts.cpus === undefined ? [process.execPath, [entry]] : ['taskset', ['-c', opts.cpus, process.execPath, entry]];
-  const child = spawn(cmd, args, { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdoutFd = opts.stdoutFile === undefined ? undefined : fs.openSync(opts.stdoutFile, 'w');
+  const child = spawn(cmd, args, { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });
+  if (stdoutFd !== undefined) fs.closeSync(stdoutFd);
   const lines: string[] = [];
   let discarding = false;
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
@@ -86,8 +93,21 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
       }
     }
   };
-  child.stdout!.on('data', onData({ partial: '' }));
   child.stderr!.on('data', onData({ partial: '' }));
+  let pollFile: NodeJS.Timeout | undefined;
+  if (opts.stdoutFile === undefined) {
+    child.stdout!.on('data', onData({ partial: '' }));
+  } else {
+    // Read the file until "listening" shows; after that nobody reads it.
+    const file = opts.stdoutFile;
+    const fromFile = onData({ partial: '' });
+    let offset = 0;
+    pollFile = setInterval(() => {
+      const buf = fs.readFileSync(file);
+      if (buf.length > offset) fromFile(buf.subarray(offset));
+      offset = buf.length;
+    }, 20);
+  }
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
   const logs = () => lines.map(parseJson).filter((l): l is Record<string, unknown> => l !== undefined);
@@ -113,10 +133,12 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
     exited.then((code) => reject(new Error(`${app} exited with ${code} before listening; output:\n${lines.join('\n')}`)));
     waitForLog((l) => l.msg === 'listening', timeoutMs).then(
       (l) => {
+        if (pollFile !== undefined) clearInterval(pollFile);
         discarding = opts.discardOutputAfterStart === true;
         resolve({ child, port: Number(l.port), adminPort: l.adminPort === undefined ? undefined : Number(l.adminPort), lines, logs, waitForLog, exited, stop });
       },
       (err) => {
+        if (pollFile !== undefined) clearInterval(pollFile);
         child.kill('SIGKILL');
         reject(err);
       },
