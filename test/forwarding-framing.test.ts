@@ -3,13 +3,11 @@
  * The sidecar runs as a real process in front of a raw recording upstream that parses the way a
  * naive backend would; every case asserts what reached the upstream, byte for byte where it matters.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { SIDECAR_ENV } from '../contract';
-import { RunningApp, localSidecarEnv, startApp } from './support/apps';
-import { sleep, tempDir } from './support/http';
+import type { RunningApp } from './support/apps';
+import { sleep } from './support/http';
 import { RawConnection, chunked } from './support/raw-client';
-import { RecordingUpstream, headerNames, headerOf, startRecordingUpstream } from './support/recording-upstream';
+import { RecordingUpstream, headerNames, headerOf, sidecarBeforeRecorder } from './support/recording-upstream';
 
 const TOKEN = 'framing-token-0123456789abcdef';
 const OTHER = 'framing-other-0123456789abcdef';
@@ -17,24 +15,16 @@ const AUTH = `Authorization: Bearer ${TOKEN}\r\n`;
 
 let upstream: RecordingUpstream;
 let sidecar: RunningApp;
-const cleanups: (() => unknown)[] = [];
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  cleanups.push(() => upstream.close());
-  const tokens = tempDir('framing-tokens-');
-  cleanups.push(tokens.cleanup);
-  fs.writeFileSync(path.join(tokens.dir, 'alice'), TOKEN);
-  fs.writeFileSync(path.join(tokens.dir, 'bob'), OTHER);
-  sidecar = await startApp('sidecar', {
-    env: { ...localSidecarEnv(upstream.url, tokens.dir), [SIDECAR_ENV.publicPaths]: '/version', [SIDECAR_ENV.upstreamTimeoutMs]: '3000' },
-  });
-  cleanups.push(() => sidecar.stop('SIGKILL'));
+  ({ upstream, sidecar, stop } = await sidecarBeforeRecorder(
+    { alice: TOKEN, bob: OTHER },
+    { [SIDECAR_ENV.publicPaths]: '/version', [SIDECAR_ENV.upstreamTimeoutMs]: '3000' },
+  ));
 });
 
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+afterAll(() => stop());
 
 beforeEach(() => upstream.reset());
 

@@ -9,38 +9,25 @@
  * request-like bytes, keep-alive reuse across three clients, public and authenticated paths,
  * WebSocket upgrades answered 101 or refused.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import fc from 'fast-check';
 import { SIDECAR_ENV } from '../contract';
-import { RunningApp, localSidecarEnv, startApp } from './support/apps';
-import { sleep, tempDir } from './support/http';
+import type { RunningApp } from './support/apps';
+import { sleep } from './support/http';
 import { RawConnection, RawResponse } from './support/raw-client';
-import { RecordedRequest, RecordingUpstream, headerOf, startRecordingUpstream } from './support/recording-upstream';
+import { RecordedRequest, RecordingUpstream, headerOf, sidecarBeforeRecorder } from './support/recording-upstream';
 
 const TOKEN = 'property-token-0123456789abcdef';
 const PUBLIC = '/version';
 
 let upstream: RecordingUpstream;
 let sidecar: RunningApp;
-const cleanups: (() => unknown)[] = [];
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  cleanups.push(() => upstream.close());
-  const tokens = tempDir('forwarding-property-');
-  cleanups.push(tokens.cleanup);
-  fs.writeFileSync(path.join(tokens.dir, 'carol'), TOKEN);
-  sidecar = await startApp('sidecar', {
-    env: { ...localSidecarEnv(upstream.url, tokens.dir), [SIDECAR_ENV.publicPaths]: PUBLIC },
-    discardOutputAfterStart: true,
-  });
-  cleanups.push(() => sidecar.stop('SIGKILL'));
+  ({ upstream, sidecar, stop } = await sidecarBeforeRecorder({ carol: TOKEN }, { [SIDECAR_ENV.publicPaths]: PUBLIC }));
 });
 
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+afterAll(() => stop());
 
 type Framing = 'none' | 'length' | 'length-zeros' | 'chunked' | 'Chunked' | 'identity-chunked' | 'chunked-twice' | 'length-and-chunked' | 'duplicate-length' | 'short-length';
 type Auth = 'valid' | 'invalid' | 'none';

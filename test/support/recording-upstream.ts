@@ -10,7 +10,11 @@
  * request's sequence number on it (also as X-Conn / X-Seq headers). A WebSocket upgrade gets
  * `upgradeAnswer`: 101 (then echoes bytes), or a refusal status with a short body.
  */
+import * as fs from 'fs';
 import * as net from 'net';
+import * as path from 'path';
+import { RunningApp, localSidecarEnv, startApp } from './apps';
+import { tempDir } from './http';
 
 export interface RecordedRequest {
   readonly conn: number;
@@ -253,4 +257,27 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const port = (server.address() as net.AddressInfo).port;
   Object.assign(api, { port, url: `http://127.0.0.1:${port}` });
   return api;
+}
+
+/** A real sidecar process in front of a fresh recording upstream, with these tokens (name → token). */
+export async function sidecarBeforeRecorder(
+  tokens: Record<string, string>,
+  env: Record<string, string>,
+): Promise<{ upstream: RecordingUpstream; sidecar: RunningApp; stop: () => Promise<void> }> {
+  const upstream = await startRecordingUpstream();
+  const dir = tempDir('recorded-sidecar-');
+  for (const [name, token] of Object.entries(tokens)) fs.writeFileSync(path.join(dir.dir, name), token);
+  try {
+    const sidecar = await startApp('sidecar', { env: { ...localSidecarEnv(upstream.url, dir.dir), ...env }, discardOutputAfterStart: true });
+    const stop = async () => {
+      await sidecar.stop('SIGKILL');
+      await upstream.close();
+      dir.cleanup();
+    };
+    return { upstream, sidecar, stop };
+  } catch (err) {
+    await upstream.close();
+    dir.cleanup();
+    throw err;
+  }
 }
