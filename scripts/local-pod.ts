@@ -24,6 +24,27 @@ async function main(): Promise<void> {
 
   console.log(`starting the ${deployment.metadata?.name ?? ''} pod locally: containers ${deployment.spec.template.spec.containers.map((c) => c.name).join(', ')}`);
   const pod = await runPod(deployment, { secrets, onLine: (name, line) => console.log(`[${name.padEnd(width)}] ${line}`) });
+  let stopping: Promise<unknown> | undefined;
+  let forced = false;
+  const shutdown = (why: string, exitCode: number) => {
+    if (stopping) {
+      forced = true;
+      console.log('killing the pod now');
+      void pod.stop('kill').then(() => process.exit(130));
+      return;
+    }
+    console.log(`${why}: stopping the pod (SIGTERM; the apps drain as configured)`);
+    stopping = pod.stop('sigterm').then((codes) => {
+      if (forced) return;
+      console.log(`stopped: ${Object.entries(codes).map(([n, c]) => `${n} exited ${c}`).join(', ')}`);
+      process.exit(exitCode);
+    });
+  };
+  // Before the checks and the "Try it" lines: whoever reads them may press Ctrl-C at once, and a
+  // signal without a handler would kill this runner and orphan the containers (own process group).
+  process.on('SIGINT', () => shutdown('Ctrl-C', 0));
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+
   const checked = await verifyPod(deployment, service, pod, { token, expectedBody: WELCOME_TEXT });
 
   const sidecarPort = checked.map((c) => /through port (\d+)/.exec(c)?.[1]).find(Boolean);
@@ -46,24 +67,6 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
-  let stopping: Promise<unknown> | undefined;
-  let forced = false;
-  const shutdown = (why: string, exitCode: number) => {
-    if (stopping) {
-      forced = true;
-      console.log('killing the pod now');
-      void pod.stop('kill').then(() => process.exit(130));
-      return;
-    }
-    console.log(`${why}: stopping the pod (SIGTERM; the apps drain as configured)`);
-    stopping = pod.stop('sigterm').then((codes) => {
-      if (forced) return;
-      console.log(`stopped: ${Object.entries(codes).map(([n, c]) => `${n} exited ${c}`).join(', ')}`);
-      process.exit(exitCode);
-    });
-  };
-  process.on('SIGINT', () => shutdown('Ctrl-C', 0));
-  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
   void pod.firstExit.then(({ name, code }) => {
     if (!stopping) shutdown(`container ${name} exited with ${code}`, 1);
   });

@@ -179,8 +179,14 @@ describe('e2e: the synthesized manifest, run locally', () => {
 
       // Ctrl-C starts the drain; a second one kills at once (the full drain of the chart takes 10 s).
       child.kill('SIGINT');
-      await new Promise<void>((r) => {
-        const check = () => (output.includes('stopping the pod') ? r() : setTimeout(check, 20));
+      await new Promise<void>((resolve, reject) => {
+        const giveUp = Date.now() + 10_000;
+        const check = () => {
+          if (output.includes('stopping the pod')) resolve();
+          else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`npm start died on Ctrl-C (${child.exitCode ?? child.signalCode}); output:\n${output}`));
+          else if (Date.now() > giveUp) reject(new Error(`npm start did not react to Ctrl-C; output:\n${output}`));
+          else setTimeout(check, 20);
+        };
         check();
       });
       child.kill('SIGINT');
