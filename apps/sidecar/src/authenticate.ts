@@ -6,8 +6,11 @@ import { createHash, timingSafeEqual } from 'crypto';
 import type { IncomingMessage, ServerResponse } from 'http';
 import type { Duplex } from 'stream';
 import { contextOf } from './context';
-import type { AuthFailureReason } from './metrics';
 import type { TokenSet } from './tokens';
+
+/** Why a request was refused with 401; also the `reason` label of sidecar_auth_failures_total. */
+export type AuthFailureReason = 'missing' | 'wrong_scheme' | 'malformed' | 'invalid_token' | 'no_tokens_loaded';
+export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['missing', 'wrong_scheme', 'malformed', 'invalid_token', 'no_tokens_loaded'];
 
 export type AuthVerdict =
   | { readonly ok: true; readonly subject: string }
@@ -30,8 +33,6 @@ export interface Authenticator {
   reject(req: IncomingMessage, res: ServerResponse, verdict: AuthVerdict & { ok: false }): void;
   /** Write a raw 401 on an upgrade socket and close it. */
   rejectUpgrade(req: IncomingMessage, socket: Duplex, verdict: AuthVerdict & { ok: false }): void;
-  /** Express-style stage: refuses, or records the subject and calls next(). For benchmarks and embedding. */
-  middleware(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
 }
 
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -120,12 +121,5 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     else socket.destroy();
   }
 
-  function middleware(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
-    const verdict = authenticate(req);
-    if (!verdict.ok) return reject(req, res, verdict);
-    contextOf(req).subject = verdict.subject;
-    next();
-  }
-
-  return { authenticate, reject, rejectUpgrade, middleware };
+  return { authenticate, reject, rejectUpgrade };
 }

@@ -3,11 +3,10 @@
  * Label children are cached so the per-request cost is a map lookup and an increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AUTH_FAILURE_REASONS } from './authenticate';
+import type { AuthFailureReason } from './authenticate';
 
-export type AuthFailureReason = 'missing' | 'wrong_scheme' | 'malformed' | 'invalid_token' | 'no_tokens_loaded';
-export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['missing', 'wrong_scheme', 'malformed', 'invalid_token', 'no_tokens_loaded'];
-
-export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'request_timeout' | 'bad_framing';
+export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'bad_framing';
 
 export interface SidecarMetrics {
   readonly registry: Registry;
@@ -73,7 +72,7 @@ export function createMetrics(): SidecarMetrics {
   });
 
   const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
-  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'request_timeout', 'bad_framing'] as const) clientErrors.labels(r);
+  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'bad_framing'] as const) clientErrors.labels(r);
   for (const r of ['success', 'failure'] as const) reloads.labels(r);
   const requestChildren = new Map<string, Counter.Internal>();
 

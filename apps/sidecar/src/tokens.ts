@@ -71,11 +71,6 @@ export class TokenStore {
     return this.everLoaded ? undefined : `no tokens loaded: ${this.lastError ?? 'unknown'}`;
   }
 
-  /** The most recent reload failure, even when an older good set is still in force. */
-  get lastReloadError(): string | undefined {
-    return this.lastError;
-  }
-
   /** Load once, then watch and poll. Never rejects: failures are logged and exposed. */
   async start(): Promise<void> {
     await this.reload('start');
