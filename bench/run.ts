@@ -8,6 +8,8 @@
  * counted only when the proxy was at least 95% busy over the measured window: a proxy that idles
  * pays for wake-ups, not for requests, and its CPU per request says little.
  * Rounds repeat the whole set; tables show medians and every round's figure, so a swing shows.
+ * Children are spawned in this process's session (no setsid), so they share its autogroup and
+ * `nice` would reach them; nothing here depends on priorities.
  * For a figure that repeats within a fraction of a percent, see `npm run bench:instructions`.
  *
  * Needs wrk (Debian: apt-get install wrk). Results go to stdout and bench/results/latest.md.
