@@ -201,7 +201,9 @@ describe('e2e: the synthesized manifest, run locally', () => {
         await new Promise((r) => setTimeout(r, delayMs));
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       }
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (bound = setTimeout(r, 5_000)))]);
+      clearTimeout(bound);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });

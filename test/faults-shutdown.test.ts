@@ -89,10 +89,13 @@ it('gives every request the sidecar accepts a 2xx, before and after the signal; 
   sidecar.child.kill('SIGTERM');
   main.child.kill('SIGTERM');
   // Bounded: a process that never exits must fail the test, not keep the load running forever.
+  let bound: NodeJS.Timeout | undefined;
   const [sidecarCode, mainCode] = await Promise.race([
     Promise.all([sidecar.exited, main.exited]),
-    sleep(8_000).then(() => ['still running', 'still running']),
+    new Promise<string[]>((resolve) => (bound = setTimeout(() => resolve(['still running', 'still running']), 8_000))),
   ]);
+  // A pending timer would keep this jest worker alive past the test ("failed to exit gracefully").
+  clearTimeout(bound);
   await sleep(100);
   bothExited = true;
   await Promise.all(workers);
