@@ -9,7 +9,7 @@ import type { Duplex } from 'stream';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { RequestHandler } from 'http-proxy-middleware';
 import { FORWARDED_HEADERS } from '../../../contract';
-import { contextOf, existingContextOf } from './context';
+import { existingContextOf } from './context';
 import type { Logger } from './log';
 import { errorFields } from './log';
 import { UNFORWARDABLE, UPSTREAM_TIMEOUT, createPasses } from './passes';
@@ -137,11 +137,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
   return {
     forward(req, res) {
-      contextOf(req);
       void proxy(req, res, failed(req, res));
     },
     upgrade(req, socket, head) {
-      contextOf(req);
       proxy.upgrade(req, socket as never, head);
     },
     close: () => pool.destroy(),
