@@ -56,8 +56,26 @@ export const SIDECAR_ENV = {
   logLevel: 'SIDECAR_LOG_LEVEL',
 } as const;
 
+/** Read by node itself, not by the app: the sidecar container gets SIDECAR_NODE_OPTIONS in it. */
+export const NODE_OPTIONS_ENV = 'NODE_OPTIONS';
+
 /** Container names in the pod; apps/ and scripts/ map them to their entry points. */
 export const CONTAINER_NAMES = { main: 'main', sidecar: 'sidecar' } as const;
+export type ContainerName = (typeof CONTAINER_NAMES)[keyof typeof CONTAINER_NAMES];
+
+/** Every env name the manifest may set on each container: what its process reads. */
+export const CONTAINER_ENV: Readonly<Record<ContainerName, readonly string[]>> = {
+  main: Object.values(MAIN_ENV),
+  sidecar: [...Object.values(SIDECAR_ENV), NODE_OPTIONS_ENV],
+};
+
+/** Listen addresses. In a pod both apps bind every interface: the Service and the kubelet's probes come from outside it. */
+export const ADDRESSES = {
+  /** Every IPv4 interface. */
+  all: '0.0.0.0',
+  /** The pod's loopback: how the sidecar reaches the main container. */
+  loopback: '127.0.0.1',
+} as const;
 
 /** Default ports. The Service exposes main and sidecar; the admin port stays inside the pod. */
 export const DEFAULT_PORTS = {
