@@ -1,16 +1,29 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
+  ADDRESSES,
   CONTAINER_NAMES,
+  DEFAULT_LOG_LEVEL,
   DEFAULT_PORTS,
-  DEFAULT_TIMINGS,
+  DEFAULT_TIMING_INPUTS,
+  GRACE_MARGIN_SECONDS,
   HEALTH_PATHS,
+  LOG_LEVELS,
   MAIN_ENV,
+  MAIN_INTEGERS,
+  NODE_OPTIONS_ENV,
   RUN_AS,
+  SIDECAR_DEFAULTS,
   SIDECAR_ENV,
+  SIDECAR_INTEGERS,
   SIDECAR_NODE_OPTIONS,
   TOKENS_MOUNT_PATH,
+  encodeBoolean,
+  encodeInteger,
+  encodePublicPaths,
+  timingBudget,
 } from '../contract';
+import type { LogLevel, TimingBudget } from '../contract';
 import {
   Container,
   EnvVar,
@@ -106,7 +119,7 @@ export interface AutoscalingOptions {
 }
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type { LogLevel } from '../contract';
 
 export interface SidecarAppProps {
   /**
@@ -185,7 +198,7 @@ export interface SidecarAppProps {
   readonly upstreamTimeoutMs?: number;
   /**
    * How long the sidecar keeps forwarding after SIGTERM, in ms. The main
-   * container drains 5 s longer, so forwarded requests still find it.
+   * container drains longer (contract `timingBudget`), so forwarded requests still find it.
    * @default 5000
    */
   readonly drainDelayMs?: number;
@@ -197,7 +210,7 @@ export interface SidecarAppProps {
   readonly preStopDelaySeconds?: number;
   /**
    * Pod termination grace period, in seconds. Must cover preStop + drain +
-   * upstream timeout + 5 s.
+   * upstream timeout + a margin (contract `timingBudget`).
    * @default 40
    */
   readonly terminationGracePeriodSeconds?: number;
@@ -258,12 +271,6 @@ const DEFAULT_LIMITS = {
 } as const;
 const ADMIN_PORT_NAME = 'sidecar-admin';
 const TOKENS_VOLUME = 'tokens';
-/** Main keeps serving this much longer than the sidecar drains. */
-const MAIN_EXTRA_DRAIN_MS = 5_000;
-/** Margin between the sidecar's own shutdown bound and the kubelet's SIGKILL. */
-const SHUTDOWN_MARGIN_SECONDS = 2;
-const GRACE_MARGIN_SECONDS = 5;
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PULL_POLICIES: readonly ImagePullPolicy[] = ['Always', 'IfNotPresent', 'Never'];
 
 /**
@@ -445,6 +452,7 @@ interface ResolvedProps {
   readonly drainDelayMs: number;
   readonly preStopDelaySeconds: number;
   readonly terminationGracePeriodSeconds: number;
+  readonly timing: TimingBudget;
   readonly networkPolicy: boolean;
   readonly mainPortAllowedFrom: readonly NetworkPolicyPeer[];
   readonly adminPortAllowedFrom: readonly NetworkPolicyPeer[];
@@ -512,11 +520,17 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
 
   const tokenSecretName = check.dnsSubdomain('tokenSecretName', props.tokenSecretName ?? `${name}-tokens`);
   const publicPaths = check.publicPaths('publicPaths', props.publicPaths ?? []);
-  const upstreamTimeoutMs = check.integerInRange('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMINGS.upstreamTimeoutMs, 1, 3_600_000);
-  const drainDelayMs = check.integerInRange('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMINGS.sidecarDrainDelayMs, 0, 600_000);
-  const preStopDelaySeconds = check.integerInRange('preStopDelaySeconds', props.preStopDelaySeconds ?? 5, 0, 3600);
-  const terminationGracePeriodSeconds = check.integerInRange('terminationGracePeriodSeconds', props.terminationGracePeriodSeconds ?? 40, 0, 3600);
-  const neededGrace = preStopDelaySeconds + Math.ceil((drainDelayMs + upstreamTimeoutMs) / 1000) + GRACE_MARGIN_SECONDS;
+  const upstreamTimeoutMs = check.integer('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMING_INPUTS.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
+  const drainDelayMs = check.integer('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMING_INPUTS.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
+  const preStopDelaySeconds = check.integerInRange('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, 0, 3600);
+  const terminationGracePeriodSeconds = check.integerInRange(
+    'terminationGracePeriodSeconds',
+    props.terminationGracePeriodSeconds ?? DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds,
+    0,
+    3600,
+  );
+  const timing = timingBudget({ drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds });
+  const neededGrace = timing.minTerminationGracePeriodSeconds;
   if (terminationGracePeriodSeconds < neededGrace) {
     check.fail(
       'terminationGracePeriodSeconds',
@@ -565,13 +579,14 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
     drainDelayMs,
     preStopDelaySeconds,
     terminationGracePeriodSeconds,
+    timing,
     networkPolicy,
     mainPortAllowedFrom,
     adminPortAllowedFrom,
     allowUnauthenticatedMainPort,
     autoscaling,
     spreadsOverNodes: autoscaling !== undefined || replicas > 1,
-    logLevel: check.oneOf('logLevel', props.logLevel ?? 'info', LOG_LEVELS),
+    logLevel: check.oneOf('logLevel', props.logLevel ?? DEFAULT_LOG_LEVEL, LOG_LEVELS),
     labels,
   };
 }
@@ -693,11 +708,11 @@ function mainContainer(config: ResolvedProps): Container {
     env: toEnv(
       'main',
       [
-        [MAIN_ENV.port, String(main.port)],
+        [MAIN_ENV.port, encodeInteger(main.port)],
         // All interfaces: the Service's main port and the kubelet's probes reach it from outside the pod.
-        [MAIN_ENV.host, '0.0.0.0'],
-        [MAIN_ENV.drainDelayMs, String(config.drainDelayMs + MAIN_EXTRA_DRAIN_MS)],
-        [MAIN_ENV.keepAliveTimeoutMs, String(DEFAULT_TIMINGS.mainKeepAliveTimeoutMs)],
+        [MAIN_ENV.host, ADDRESSES.all],
+        [MAIN_ENV.drainDelayMs, encodeInteger(config.timing.mainDrainDelayMs)],
+        [MAIN_ENV.keepAliveTimeoutMs, encodeInteger(MAIN_INTEGERS.keepAliveTimeoutMs.default)],
         [MAIN_ENV.logLevel, config.logLevel],
       ],
       main.env,
@@ -709,7 +724,6 @@ function mainContainer(config: ResolvedProps): Container {
 
 function sidecarContainer(config: ResolvedProps): Container {
   const { sidecar, main } = config;
-  const shutdownTimeoutMs = (config.terminationGracePeriodSeconds - config.preStopDelaySeconds - SHUTDOWN_MARGIN_SECONDS) * 1000;
   return {
     name: CONTAINER_NAMES.sidecar,
     ...commonContainer(config, sidecar),
@@ -720,22 +734,23 @@ function sidecarContainer(config: ResolvedProps): Container {
     env: toEnv(
       'sidecar',
       [
-        [SIDECAR_ENV.port, String(sidecar.port)],
+        [SIDECAR_ENV.port, encodeInteger(sidecar.port)],
         // All interfaces: the Service and the kubelet's probes come from outside the pod.
-        [SIDECAR_ENV.host, '0.0.0.0'],
-        [SIDECAR_ENV.adminPort, String(config.adminPort)],
-        [SIDECAR_ENV.upstream, `http://127.0.0.1:${main.port}`],
+        [SIDECAR_ENV.host, ADDRESSES.all],
+        [SIDECAR_ENV.adminPort, encodeInteger(config.adminPort)],
+        [SIDECAR_ENV.upstream, `http://${ADDRESSES.loopback}:${main.port}`],
         [SIDECAR_ENV.upstreamHealthPath, HEALTH_PATHS.main],
         [SIDECAR_ENV.tokensDir, TOKENS_MOUNT_PATH],
-        [SIDECAR_ENV.drainDelayMs, String(config.drainDelayMs)],
-        [SIDECAR_ENV.upstreamTimeoutMs, String(config.upstreamTimeoutMs)],
+        [SIDECAR_ENV.drainDelayMs, encodeInteger(config.drainDelayMs)],
+        [SIDECAR_ENV.upstreamTimeoutMs, encodeInteger(config.upstreamTimeoutMs)],
         // Exit on our own before the kubelet's SIGKILL.
-        [SIDECAR_ENV.shutdownTimeoutMs, String(shutdownTimeoutMs)],
-        [SIDECAR_ENV.publicPaths, config.publicPaths.length > 0 ? config.publicPaths.join(',') : undefined],
-        [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization ? 'true' : undefined],
+        [SIDECAR_ENV.shutdownTimeoutMs, encodeInteger(config.timing.sidecarShutdownTimeoutMs)],
+        [SIDECAR_ENV.publicPaths, encodePublicPaths(config.publicPaths)],
+        // Unset when it is the app's default, so the manifest only says what differs.
+        [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization === SIDECAR_DEFAULTS.forwardAuthorization ? undefined : encodeBoolean(config.forwardAuthorization)],
         [SIDECAR_ENV.logLevel, config.logLevel],
         // Read by node itself: a memory-lean heap (see the contract).
-        ['NODE_OPTIONS', SIDECAR_NODE_OPTIONS],
+        [NODE_OPTIONS_ENV, SIDECAR_NODE_OPTIONS],
       ],
       sidecar.env,
     ),

@@ -4,6 +4,9 @@
  * or, worse, a pod that never becomes ready.
  */
 
+import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, publicPathsProblem } from '../contract';
+import type { IntegerRule } from '../contract';
+
 /** Thrown for an invalid SidecarApp prop. The message names the prop. */
 export class SidecarAppPropError extends Error {
   constructor(
@@ -30,14 +33,19 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 
 export function integerInRange(prop: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    fail(prop, `must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
+  const problem = integerProblem({ min, max }, value);
+  if (problem !== undefined) fail(prop, problem);
   return value;
 }
 
+/** A setting that reaches an app: the contract's bounds. */
+export function integer(prop: string, value: number, rule: IntegerRule): number {
+  return integerInRange(prop, value, rule.min, rule.max);
+}
+
+/** A container or Service port; the apps' own 0 ("any free port") is no port to Kubernetes. */
 export function port(prop: string, value: number): number {
-  return integerInRange(prop, value, 1, 65535);
+  return integerInRange(prop, value, MIN_CONTAINER_PORT, SIDECAR_INTEGERS.port.max);
 }
 
 /**
@@ -132,16 +140,10 @@ export function label(prop: string, key: string, value: string): void {
   if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label "${key}": "${value}"`);
 }
 
-/** Paths the sidecar lets through without a token: exact paths, sent comma-separated. */
+/** Paths the sidecar lets through without a token: the contract's grammar. */
 export function publicPaths(prop: string, values: readonly string[]): readonly string[] {
-  const seen = new Set<string>();
-  for (const value of values) {
-    if (!value.startsWith('/') || /[?#,\s\u0000-\u001f\u007f]/.test(value)) {
-      fail(prop, `entries must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${JSON.stringify(value)}`);
-    }
-    if (seen.has(value)) fail(prop, `lists "${value}" twice`);
-    seen.add(value);
-  }
+  const problem = publicPathsProblem(values);
+  if (problem !== undefined) fail(prop, problem);
   return values;
 }
 

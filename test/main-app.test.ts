@@ -1,7 +1,7 @@
 /** apps/main as a real child process on 127.0.0.1 with ephemeral ports. */
 import * as http from 'http';
 import * as net from 'net';
-import { DEFAULT_TIMINGS, FORWARDED_HEADERS, HEALTH_PATHS, MAIN_ENV } from '../contract';
+import { FORWARDED_HEADERS, HEALTH_PATHS, MAIN_ENV, MAIN_INTEGERS, SIDECAR_INTEGERS } from '../contract';
 import { RunningApp, runToExit, startApp } from './support/apps';
 
 interface Reply {
@@ -69,10 +69,10 @@ describe('apps/main', () => {
   });
 
   test('keep-alive timeout defaults to the contract value, longer than the sidecar upstream idle timeout', async () => {
-    expect(DEFAULT_TIMINGS.mainKeepAliveTimeoutMs).toBeGreaterThan(DEFAULT_TIMINGS.upstreamIdleTimeoutMs);
+    expect(MAIN_INTEGERS.keepAliveTimeoutMs.default).toBeGreaterThan(SIDECAR_INTEGERS.upstreamIdleTimeoutMs.default);
     app = await startMain();
     const res = await get(app.port, '/', { Connection: 'keep-alive' });
-    expect(res.headers['keep-alive']).toBe(`timeout=${DEFAULT_TIMINGS.mainKeepAliveTimeoutMs / 1000}`);
+    expect(res.headers['keep-alive']).toBe(`timeout=${MAIN_INTEGERS.keepAliveTimeoutMs.default / 1000}`);
     await app.stop('SIGKILL');
     app = await startMain({ [MAIN_ENV.keepAliveTimeoutMs]: '7000' });
     const custom = await get(app.port, '/', { Connection: 'keep-alive' });

@@ -1,4 +1,5 @@
-import { DEFAULT_PORTS, DEFAULT_TIMINGS, MAIN_ENV } from '../../../contract';
+import { MAIN_DEFAULTS, MAIN_ENV, MAIN_INTEGERS, parseInteger, parseLogLevel, hostProblem } from '../../../contract';
+import type { IntegerRule, LogLevel, Parsed } from '../../../contract';
 
 /** Settings of the main service, read once from the environment at start-up. */
 export interface MainConfig {
@@ -6,7 +7,7 @@ export interface MainConfig {
   readonly host: string;
   readonly drainDelayMs: number;
   readonly keepAliveTimeoutMs: number;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
 }
 
 /** A bad setting. The message names the variable and is printed as one line. */
@@ -20,38 +21,33 @@ export class ConfigError extends Error {
   }
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-// setTimeout and the http server timeouts overflow above 2^31-1 ms.
-const MAX_TIMER_MS = 2_147_483_647;
-
 type Env = Record<string, string | undefined>;
 
+/** An empty value is what `env: [{name, value: ""}]` gives; treat it as unset. */
 function read(env: Env, name: string): string | undefined {
   const raw = env[name];
-  if (raw === undefined) return undefined;
-  const trimmed = raw.trim();
-  // An empty value is what `env: [{name, value: ""}]` gives; treat it as unset.
-  return trimmed === '' ? undefined : trimmed;
+  return raw === undefined || raw === '' ? undefined : raw;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+function valueOf<T>(name: string, parsed: Parsed<T>): T {
+  if (!parsed.ok) throw new ConfigError(name, parsed.problem);
+  return parsed.value;
+}
+
+function integer(env: Env, name: string, rule: IntegerRule): number {
   const raw = read(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${raw}`);
-  return value;
+  return raw === undefined ? rule.default : valueOf(name, parseInteger(rule, raw));
 }
 
 /** Parse and validate the environment; throws ConfigError on the first bad setting. */
 export function loadConfig(env: Env = process.env): MainConfig {
-  const port = integer(env, MAIN_ENV.port, DEFAULT_PORTS.main, 0, 65_535);
-  const host = read(env, MAIN_ENV.host) ?? '0.0.0.0';
-  if (/\s|\//.test(host)) throw new ConfigError(MAIN_ENV.host, `must be a host name or IP address, got ${JSON.stringify(host)}`);
-  const drainDelayMs = integer(env, MAIN_ENV.drainDelayMs, DEFAULT_TIMINGS.mainDrainDelayMs, 0, MAX_TIMER_MS);
-  // Leave room for headersTimeout = keepAliveTimeout + 1 s.
-  const keepAliveTimeoutMs = integer(env, MAIN_ENV.keepAliveTimeoutMs, DEFAULT_TIMINGS.mainKeepAliveTimeoutMs, 1, MAX_TIMER_MS - 1_000);
-  const logLevel = (read(env, MAIN_ENV.logLevel) ?? 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(MAIN_ENV.logLevel, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const port = integer(env, MAIN_ENV.port, MAIN_INTEGERS.port);
+  const host = read(env, MAIN_ENV.host) ?? MAIN_DEFAULTS.host;
+  const hostTrouble = hostProblem(host);
+  if (hostTrouble !== undefined) throw new ConfigError(MAIN_ENV.host, hostTrouble);
+  const drainDelayMs = integer(env, MAIN_ENV.drainDelayMs, MAIN_INTEGERS.drainDelayMs);
+  const keepAliveTimeoutMs = integer(env, MAIN_ENV.keepAliveTimeoutMs, MAIN_INTEGERS.keepAliveTimeoutMs);
+  const level = read(env, MAIN_ENV.logLevel);
+  const logLevel = level === undefined ? MAIN_DEFAULTS.logLevel : valueOf(MAIN_ENV.logLevel, parseLogLevel(level));
   return { port, host, drainDelayMs, keepAliveTimeoutMs, logLevel };
 }

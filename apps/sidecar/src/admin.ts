@@ -5,6 +5,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
 import { HEALTH_PATHS } from '../../../contract';
+import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
 import type { SidecarMetrics } from './metrics';
@@ -12,7 +13,7 @@ import type { SidecarMetrics } from './metrics';
 const UPSTREAM_CHECK_TIMEOUT_MS = 1_000;
 
 export interface AdminOptions {
-  readonly upstream: URL;
+  readonly upstream: UpstreamAddress;
   readonly upstreamHealthPath: string;
   readonly metrics: SidecarMetrics;
   readonly logger: Logger;
@@ -21,7 +22,7 @@ export interface AdminOptions {
 }
 
 /** GET the main service's health path on a fresh connection (not the proxy pool); resolve a failure reason or undefined. */
-export function checkUpstream(upstream: URL, healthPath: string, timeoutMs = UPSTREAM_CHECK_TIMEOUT_MS): Promise<string | undefined> {
+export function checkUpstream(upstream: UpstreamAddress, healthPath: string, timeoutMs = UPSTREAM_CHECK_TIMEOUT_MS): Promise<string | undefined> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (reason: string | undefined) => {
@@ -32,8 +33,8 @@ export function checkUpstream(upstream: URL, healthPath: string, timeoutMs = UPS
     };
     const req = http.get(
       {
-        hostname: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: upstream.port || 80,
+        hostname: upstream.hostname,
+        port: upstream.port,
         path: healthPath,
         agent: false,
         headers: { 'user-agent': 'sidecar-readiness', connection: 'close' },

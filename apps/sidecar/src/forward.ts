@@ -10,14 +10,15 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { RequestHandler } from 'http-proxy-middleware';
 import { FORWARDED_HEADERS } from '../../../contract';
 import { existingContextOf } from './context';
+import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
 import { UNFORWARDABLE, UPSTREAM_TIMEOUT, createPasses } from './passes';
 import { UpstreamPool } from './upstream-pool';
 
 export interface ForwarderOptions {
-  /** Origin of the main service (http://host:port). */
-  readonly upstream: URL;
+  /** The main service. */
+  readonly upstream: UpstreamAddress;
   /** Upstream inactivity timeout; 504 when it fires before the response starts. */
   readonly upstreamTimeoutMs: number;
   /** Idle timeout of pooled upstream sockets; shorter than the main service's keep-alive timeout. */
@@ -56,13 +57,12 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const pool = new UpstreamPool(opts.upstreamIdleTimeoutMs);
   const { logger } = opts;
   const closing = opts.closing ?? (() => false);
-  const hostname = opts.upstream.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = Number(opts.upstream.port || '80');
+  const { hostname, port } = opts.upstream;
   const passes = createPasses({
     pool,
     hostname,
     port,
-    fallbackHost: opts.upstream.host,
+    fallbackHost: opts.upstream.authority,
     upstreamTimeoutMs: opts.upstreamTimeoutMs,
     forwardAuthorization: opts.forwardAuthorization,
     closing,

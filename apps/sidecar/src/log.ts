@@ -3,7 +3,7 @@
  * flushLogs() must run before process.exit.
  */
 import pino from 'pino';
-import type { LogLevel } from './config';
+import type { LogLevel } from '../../../contract';
 
 export type Logger = pino.Logger;
 

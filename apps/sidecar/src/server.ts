@@ -144,7 +144,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   });
 
   const forwarder = createForwarder({
-    upstream: config.upstream,
+    upstream: config.upstreamAddress,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
     forwardAuthorization: config.forwardAuthorization,
@@ -394,7 +394,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
 
   const adminServer = http.createServer(
     createAdminApp({
-      upstream: config.upstream,
+      upstream: config.upstreamAddress,
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
       logger,

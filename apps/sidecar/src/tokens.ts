@@ -10,10 +10,9 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
+import { TOKEN_PATTERN } from '../../../contract';
 import type { Logger } from './log';
 
-/** RFC 6750 b64token. */
-export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Kubernetes Secret key. */
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
@@ -285,7 +284,7 @@ export class TokenStore {
         skip('empty');
         continue;
       }
-      if (!B64TOKEN.test(token)) {
+      if (!TOKEN_PATTERN.test(token)) {
         skip('content is not a valid bearer token (RFC 6750 b64token)');
         continue;
       }

@@ -1,0 +1,175 @@
+/**
+ * The rules of every setting that crosses the env boundary: bounds, defaults, grammars, and the
+ * encode/parse pair of each non-scalar value. lib/ checks props with these at synth; the apps parse
+ * their env with them at start-up. Each side words its own error (a prop name or a variable name);
+ * the rule itself lives only here.
+ */
+import { ADDRESSES, DEFAULT_PORTS, HEALTH_PATHS } from './names';
+import { DEFAULT_TIMING_BUDGET, DEFAULT_TIMING_INPUTS } from './timing';
+
+/** A parse result: the value, or why the text is not one. `problem` reads after the setting's name. */
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+/** Quote a user value for a message without letting it span lines or grow unbounded. */
+export function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+/** A whole-number setting: inclusive bounds and the value used when it is unset. */
+export interface IntegerRule {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+}
+
+/** setTimeout and the http server's timeouts overflow above this many ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+const HOUR_MS = 3_600_000;
+const TEN_MINUTES_MS = 600_000;
+
+/**
+ * A TCP port. 0 ("any free port") is for local runs and tests only: a Kubernetes containerPort
+ * must be at least 1, so lib/ refuses it.
+ */
+const port = (fallback: number): IntegerRule => ({ min: 0, max: 65_535, default: fallback });
+/** The lowest port a container may declare. */
+export const MIN_CONTAINER_PORT = 1;
+
+/** Whole-number settings of apps/sidecar, keyed like SIDECAR_ENV. */
+export const SIDECAR_INTEGERS = {
+  port: port(DEFAULT_PORTS.sidecar),
+  adminPort: port(DEFAULT_PORTS.admin),
+  upstreamTimeoutMs: { min: 1, max: HOUR_MS, default: DEFAULT_TIMING_INPUTS.upstreamTimeoutMs },
+  /** Shorter than main's keep-alive timeout, so the sidecar closes an idle pooled socket first. */
+  upstreamIdleTimeoutMs: { min: 1, max: TEN_MINUTES_MS, default: 4_000 },
+  /** Slowloris cut-off. */
+  headersTimeoutMs: { min: 1, max: TEN_MINUTES_MS, default: 10_000 },
+  drainDelayMs: { min: 0, max: TEN_MINUTES_MS, default: DEFAULT_TIMING_INPUTS.drainDelayMs },
+  shutdownTimeoutMs: { min: 1, max: HOUR_MS, default: DEFAULT_TIMING_BUDGET.sidecarShutdownTimeoutMs },
+  /** Re-read interval of the tokens directory, in case a change event is missed. */
+  tokensPollIntervalMs: { min: 50, max: HOUR_MS, default: 2_000 },
+} as const satisfies Record<string, IntegerRule>;
+
+/** Whole-number settings of apps/main, keyed like MAIN_ENV. */
+export const MAIN_INTEGERS = {
+  port: port(DEFAULT_PORTS.main),
+  drainDelayMs: { min: 0, max: MAX_TIMER_MS, default: DEFAULT_TIMING_BUDGET.mainDrainDelayMs },
+  /** Longer than the sidecar's upstream idle timeout; leaves room for headersTimeout = keep-alive + 1 s. */
+  keepAliveTimeoutMs: { min: 1, max: MAX_TIMER_MS - 1_000, default: 65_000 },
+} as const satisfies Record<string, IntegerRule>;
+
+/** Why `value` breaks `rule`, or undefined. */
+export function integerProblem(rule: Pick<IntegerRule, 'min' | 'max'>, value: number): string | undefined {
+  if (Number.isInteger(value) && value >= rule.min && value <= rule.max) return undefined;
+  return `must be an integer in ${rule.min}..${rule.max}, got ${String(value)}`;
+}
+
+/** Decimal digits only: no sign, exponent, fraction, hex or padding. */
+export function parseInteger(rule: IntegerRule, text: string): Parsed<number> {
+  if (!/^\d{1,10}$/.test(text)) return bad(`must be an integer in ${rule.min}..${rule.max}, got ${quoted(text)}`);
+  const value = Number(text);
+  const problem = integerProblem(rule, value);
+  return problem === undefined ? ok(value) : bad(problem);
+}
+
+export function encodeInteger(value: number): string {
+  return String(value);
+}
+
+/** pino's levels, in the spelling both apps accept (lowercase, exact). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+export function logLevelProblem(value: string): string | undefined {
+  return isLogLevel(value) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(value)}`;
+}
+
+export function parseLogLevel(text: string): Parsed<LogLevel> {
+  return isLogLevel(text) ? ok(text) : bad(logLevelProblem(text)!);
+}
+
+/** Booleans cross the env boundary as exactly "true" or "false". */
+export function encodeBoolean(value: boolean): 'true' | 'false' {
+  return value ? 'true' : 'false';
+}
+
+export function parseBoolean(text: string): Parsed<boolean> {
+  if (text === 'true') return ok(true);
+  if (text === 'false') return ok(false);
+  return bad(`must be "true" or "false", got ${quoted(text)}`);
+}
+
+/** A raw request path the sidecar compares byte for byte: absolute, no query, fragment, whitespace or control character. */
+export function pathProblem(value: string): string | undefined {
+  if (value.startsWith('/') && !/[?#\s\u0000-\u001f\u007f]/.test(value)) return undefined;
+  return `must start with '/' and contain no '?', '#', whitespace or control characters, got ${quoted(value)}`;
+}
+
+/** A public path is a path without ',', the separator of its encoding. */
+export function publicPathProblem(value: string): string | undefined {
+  if (value.startsWith('/') && !/[?#,\s\u0000-\u001f\u007f]/.test(value)) return undefined;
+  return `must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${quoted(value)}`;
+}
+
+/** Why a list of public paths cannot be encoded, or undefined. */
+export function publicPathsProblem(paths: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const p of paths) {
+    const problem = publicPathProblem(p);
+    if (problem !== undefined) return `entries ${problem}`;
+    if (seen.has(p)) return `lists ${quoted(p)} twice`;
+    seen.add(p);
+  }
+  return undefined;
+}
+
+/** Comma-joined; an empty list is no value at all (the variable stays unset). */
+export function encodePublicPaths(paths: readonly string[]): string | undefined {
+  return paths.length === 0 ? undefined : paths.join(',');
+}
+
+/** The inverse of encodePublicPaths: each entry must be a valid public path, none twice. */
+export function parsePublicPaths(text: string): Parsed<readonly string[]> {
+  const paths = text.split(',');
+  if (paths.includes('')) return bad('contains an empty entry');
+  const problem = publicPathsProblem(paths);
+  return problem === undefined ? ok(paths) : bad(problem);
+}
+
+/**
+ * A listen address: a host name, an IPv4 address or an IPv6 literal. Anything that passes but is not
+ * an address of the machine fails at bind, with an error naming the same setting.
+ */
+export function hostProblem(value: string): string | undefined {
+  const hostName = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(value);
+  const ipv6 = value.includes(':') && /^[0-9A-Fa-f:.]{2,45}$/.test(value);
+  return hostName || ipv6 ? undefined : `must be an IP address or host name, got ${quoted(value)}`;
+}
+
+/** The credential grammar: RFC 6750 b64token. Token files and Authorization headers obey it. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Non-numeric defaults of apps/sidecar, keyed like SIDECAR_ENV. */
+export const SIDECAR_DEFAULTS = {
+  host: ADDRESSES.all,
+  upstream: `http://${ADDRESSES.loopback}:${DEFAULT_PORTS.main}`,
+  upstreamHealthPath: HEALTH_PATHS.main,
+  publicPaths: [] as readonly string[],
+  forwardAuthorization: false,
+  realm: 'sidecar',
+  logLevel: DEFAULT_LOG_LEVEL,
+} as const;
+
+/** Non-numeric defaults of apps/main, keyed like MAIN_ENV. */
+export const MAIN_DEFAULTS = {
+  host: ADDRESSES.all,
+  logLevel: DEFAULT_LOG_LEVEL,
+} as const;
