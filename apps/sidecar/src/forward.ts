@@ -8,12 +8,12 @@ import type * as http from 'http';
 import type { Duplex } from 'stream';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { RequestHandler } from 'http-proxy-middleware';
-import { FORWARDED_HEADERS } from '../../../contract';
 import { existingContextOf } from './context';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
 import { UNFORWARDABLE, UPSTREAM_TIMEOUT, createPasses } from './passes';
+import { refuse, refuseSocket } from './refusals';
 import { UpstreamPool } from './upstream-pool';
 
 export interface ForwarderOptions {
@@ -51,8 +51,6 @@ function errorStatus(code: string | undefined): 400 | 502 | 504 {
   return 502;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
-
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const pool = new UpstreamPool(opts.upstreamIdleTimeoutMs);
   const { logger } = opts;
@@ -75,33 +73,18 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const code = err.code ?? 'EPROXY';
     if (ctx && ctx.upstreamError === undefined) ctx.upstreamError = code;
     const status = errorStatus(code);
-    const body = `${STATUS_TEXT[status]}\n`;
     if (isServerResponse(res)) {
       if (res.destroyed || res.writableEnded || ctx?.clientGone) return;
-      if (res.headersSent) {
-        // Too late for a status: cut the response so the client sees it incomplete.
-        res.destroy();
-        return;
-      }
-      const headers: Record<string, string> = {
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': String(body.length),
-        'cache-control': 'no-store',
-        [FORWARDED_HEADERS.requestId]: ctx?.requestId ?? '',
-      };
-      if (closing() || !req.complete) headers.connection = 'close';
-      res.writeHead(status, headers).end(body);
+      // Too late for a status: cut the response so the client sees it incomplete.
+      if (res.headersSent) res.destroy();
+      else refuse(res, status, ctx?.requestId ?? '', closing() || !req.complete);
       return;
     }
     const socket = res as Duplex & { bytesWritten?: number };
     if (socket.destroyed) return;
     if (socket.writable && !socket.bytesWritten) {
       if (ctx) ctx.upgradeStatus = status;
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
-          `X-Request-Id: ${ctx?.requestId ?? ''}\r\nConnection: close\r\n\r\n${body}`,
-        () => socket.destroy(),
-      );
+      refuseSocket(socket, status, ctx?.requestId);
     } else {
       socket.destroy();
     }
@@ -128,11 +111,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const failed = (req: http.IncomingMessage, res: http.ServerResponse) => (err?: unknown) => {
     // hpm hands us preparation errors; nothing upstream has happened yet.
     logger.error({ err: errorFields(err), requestId: existingContextOf(req)?.requestId }, 'forwarding failed');
-    if (!res.headersSent && !res.destroyed) {
-      res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('Bad Gateway\n');
-    } else {
-      res.destroy();
-    }
+    if (!res.headersSent && !res.destroyed) refuse(res, 502, existingContextOf(req)?.requestId ?? '', true);
+    else res.destroy();
   };
 
   return {

@@ -73,3 +73,9 @@ function canonicalLength(cl: string): string {
   const stripped = cl.replace(/^0+/, '');
   return stripped === '' ? '0' : stripped;
 }
+
+/** True when the request still has a body to read: a refusal written before reading it must close the connection. */
+export function hasPendingBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}

@@ -5,8 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AUTH_FAILURE_REASONS } from './authenticate';
 import type { AuthFailureReason } from './authenticate';
-
-export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'bad_framing';
+import type { ClientErrorReason } from './admission';
 
 export interface SidecarMetrics {
   readonly registry: Registry;
