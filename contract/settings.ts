@@ -5,7 +5,7 @@
  * the rule itself lives only here.
  */
 import { ADDRESSES, DEFAULT_PORTS, HEALTH_PATHS } from './names';
-import { DEFAULT_TIMING_BUDGET, DEFAULT_TIMING_INPUTS } from './timing';
+import { DEFAULT_TIMING_BUDGET, DEFAULT_TIMING_INPUTS, timingBudget } from './timing';
 
 /** A parse result: the value, or why the text is not one. `problem` reads after the setting's name. */
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
@@ -38,17 +38,35 @@ const port = (fallback: number): IntegerRule => ({ min: 0, max: 65_535, default:
 /** The lowest port a container may declare. */
 export const MIN_CONTAINER_PORT = 1;
 
+const DRAIN_DELAY = { min: 0, max: TEN_MINUTES_MS, default: DEFAULT_TIMING_INPUTS.drainDelayMs };
+/** At most 45 minutes: the longest drain plus the longest upstream timeout must fit the longest grace period. */
+const UPSTREAM_TIMEOUT = { min: 1, max: 45 * 60_000, default: DEFAULT_TIMING_INPUTS.upstreamTimeoutMs };
+
+/** The pod's own timing, which only the manifest sets; its inputs to the timing budget. */
+export const POD_TIMING_INTEGERS = {
+  preStopDelaySeconds: { min: 0, max: 3_600, default: DEFAULT_TIMING_INPUTS.preStopDelaySeconds },
+  terminationGracePeriodSeconds: { min: 0, max: 3_600, default: DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds },
+} as const satisfies Record<string, IntegerRule>;
+
+/** The longest shutdown bound any valid pod gives the sidecar. */
+const LONGEST_SHUTDOWN_MS = timingBudget({
+  drainDelayMs: DRAIN_DELAY.max,
+  upstreamTimeoutMs: UPSTREAM_TIMEOUT.max,
+  preStopDelaySeconds: POD_TIMING_INTEGERS.preStopDelaySeconds.min,
+  terminationGracePeriodSeconds: POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max,
+}).sidecarShutdownTimeoutMs;
+
 /** Whole-number settings of apps/sidecar, keyed like SIDECAR_ENV. */
 export const SIDECAR_INTEGERS = {
   port: port(DEFAULT_PORTS.sidecar),
   adminPort: port(DEFAULT_PORTS.admin),
-  upstreamTimeoutMs: { min: 1, max: HOUR_MS, default: DEFAULT_TIMING_INPUTS.upstreamTimeoutMs },
+  upstreamTimeoutMs: UPSTREAM_TIMEOUT,
   /** Shorter than main's keep-alive timeout, so the sidecar closes an idle pooled socket first. */
   upstreamIdleTimeoutMs: { min: 1, max: TEN_MINUTES_MS, default: 4_000 },
   /** Slowloris cut-off. */
   headersTimeoutMs: { min: 1, max: TEN_MINUTES_MS, default: 10_000 },
-  drainDelayMs: { min: 0, max: TEN_MINUTES_MS, default: DEFAULT_TIMING_INPUTS.drainDelayMs },
-  shutdownTimeoutMs: { min: 1, max: HOUR_MS, default: DEFAULT_TIMING_BUDGET.sidecarShutdownTimeoutMs },
+  drainDelayMs: DRAIN_DELAY,
+  shutdownTimeoutMs: { min: 1, max: LONGEST_SHUTDOWN_MS, default: DEFAULT_TIMING_BUDGET.sidecarShutdownTimeoutMs },
   /** Re-read interval of the tokens directory, in case a change event is missed. */
   tokensPollIntervalMs: { min: 50, max: HOUR_MS, default: 2_000 },
 } as const satisfies Record<string, IntegerRule>;

@@ -12,6 +12,7 @@ import {
   MAIN_ENV,
   MAIN_INTEGERS,
   NODE_OPTIONS_ENV,
+  POD_TIMING_INTEGERS,
   RUN_AS,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
@@ -522,12 +523,11 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
   const publicPaths = check.publicPaths('publicPaths', props.publicPaths ?? []);
   const upstreamTimeoutMs = check.integer('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMING_INPUTS.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
   const drainDelayMs = check.integer('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMING_INPUTS.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
-  const preStopDelaySeconds = check.integerInRange('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, 0, 3600);
-  const terminationGracePeriodSeconds = check.integerInRange(
+  const preStopDelaySeconds = check.integer('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, POD_TIMING_INTEGERS.preStopDelaySeconds);
+  const terminationGracePeriodSeconds = check.integer(
     'terminationGracePeriodSeconds',
     props.terminationGracePeriodSeconds ?? DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds,
-    0,
-    3600,
+    POD_TIMING_INTEGERS.terminationGracePeriodSeconds,
   );
   const timing = timingBudget({ drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds });
   const neededGrace = timing.minTerminationGracePeriodSeconds;
