@@ -1,0 +1,221 @@
+/**
+ * Both sides of the env boundary apply one rule per setting. Each value a SidecarApp prop can carry
+ * goes through the construct (refused at synth, or written to the manifest) and through the app
+ * that reads it (refused at start-up, or parsed): the construct accepts exactly what the app accepts.
+ * In-process: the real construct and the apps' real config loaders, no processes.
+ */
+import { Testing } from 'cdk8s';
+import * as fc from 'fast-check';
+import {
+  LOG_LEVELS,
+  MAIN_ENV,
+  MAIN_INTEGERS,
+  POD_TIMING_INTEGERS,
+  SIDECAR_ENV,
+  SIDECAR_INTEGERS,
+  encodeBoolean,
+  encodePublicPaths,
+  parseBoolean,
+  parsePublicPaths,
+  timingBudget,
+} from '../contract';
+import type { IntegerRule } from '../contract';
+import { loadConfig as loadMainConfig } from '../apps/main/src/config';
+import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
+import { SidecarApp, SidecarAppPropError } from '../lib';
+import type { SidecarAppProps } from '../lib';
+
+type Env = Record<string, string>;
+
+/** Room for any drain and upstream timeout, so the grace check never decides a case it is not about. */
+const ROOMY: SidecarAppProps = { preStopDelaySeconds: 0, terminationGracePeriodSeconds: POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max };
+
+/** The env of each container, or the prop error. */
+function synth(props: SidecarAppProps): { main: Env; sidecar: Env } | SidecarAppPropError {
+  const chart = Testing.chart();
+  try {
+    new SidecarApp(chart, 'app', props);
+  } catch (err) {
+    if (err instanceof SidecarAppPropError) return err;
+    throw err;
+  }
+  const deployment = Testing.synth(chart).find((m) => m.kind === 'Deployment');
+  const envOf = (name: string): Env =>
+    Object.fromEntries(deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === name).env.map((e: { name: string; value: string }) => [e.name, e.value]));
+  return { main: envOf('main'), sidecar: envOf('sidecar') };
+}
+
+/** Undefined when the app starts with this env, else the variable it names. */
+function sidecarRefuses(env: Env): string | undefined {
+  try {
+    loadSidecarConfig(env);
+    return undefined;
+  } catch (err) {
+    return (err as { variable?: string }).variable ?? String(err);
+  }
+}
+
+function mainRefuses(env: Env): string | undefined {
+  try {
+    loadMainConfig(env);
+    return undefined;
+  } catch (err) {
+    return (err as { variable?: string }).variable ?? String(err);
+  }
+}
+
+/** Values on and around each bound, and values that are no integer at all. */
+function probes(rule: IntegerRule): number[] {
+  return [rule.min - 1, rule.min, rule.min + 1, rule.default, rule.max - 1, rule.max, rule.max + 1, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER];
+}
+
+interface IntegerCase {
+  /** The prop, set through `props(value)`. */
+  readonly prop: string;
+  readonly props: (value: number) => SidecarAppProps;
+  /** Where the value lands, with the rule the app applies. */
+  readonly app: 'sidecar' | 'main';
+  readonly variable: string;
+  readonly rule: IntegerRule;
+}
+
+const INTEGER_CASES: IntegerCase[] = [
+  { prop: 'upstreamTimeoutMs', props: (v) => ({ ...ROOMY, upstreamTimeoutMs: v }), app: 'sidecar', variable: SIDECAR_ENV.upstreamTimeoutMs, rule: SIDECAR_INTEGERS.upstreamTimeoutMs },
+  { prop: 'drainDelayMs', props: (v) => ({ ...ROOMY, drainDelayMs: v }), app: 'sidecar', variable: SIDECAR_ENV.drainDelayMs, rule: SIDECAR_INTEGERS.drainDelayMs },
+  { prop: 'sidecar.port', props: (v) => ({ sidecar: { port: v } }), app: 'sidecar', variable: SIDECAR_ENV.port, rule: SIDECAR_INTEGERS.port },
+  { prop: 'adminPort', props: (v) => ({ adminPort: v }), app: 'sidecar', variable: SIDECAR_ENV.adminPort, rule: SIDECAR_INTEGERS.adminPort },
+  { prop: 'main.port', props: (v) => ({ main: { port: v } }), app: 'main', variable: MAIN_ENV.port, rule: MAIN_INTEGERS.port },
+];
+
+/** Port 0 means "any free port" to the apps (local runs, tests); a containerPort must be at least 1. */
+const isAppOnlyPort = (c: IntegerCase, value: number) => c.variable.endsWith('_PORT') && value === 0;
+
+describe('whole-number settings: the construct refuses exactly what the app refuses', () => {
+  const cases = INTEGER_CASES.flatMap((c) => probes(c.rule).map((value) => [c.prop, value, c] as const));
+
+  it.each(cases)('%s = %p', (_prop, value, c) => {
+    const synthesized = synth(c.props(value));
+    if (!(synthesized instanceof SidecarAppPropError)) {
+      // Accepted at synth: the app starts with the env the manifest carries, and reads this value.
+      expect(sidecarRefuses(synthesized.sidecar)).toBeUndefined();
+      expect(mainRefuses(synthesized.main)).toBeUndefined();
+      expect((c.app === 'sidecar' ? synthesized.sidecar : synthesized.main)[c.variable]).toBe(String(value));
+      return;
+    }
+    expect(synthesized.prop).toBe(c.prop);
+    // Refused at synth: the app refuses the same value, naming its variable; port 0 alone differs.
+    const env = c.app === 'sidecar' ? { [SIDECAR_ENV.tokensDir]: '/tokens', [c.variable]: String(value) } : { [c.variable]: String(value) };
+    const refusedBy = c.app === 'sidecar' ? sidecarRefuses(env) : mainRefuses(env);
+    expect(refusedBy).toBe(isAppOnlyPort(c, value) ? undefined : c.variable);
+  });
+
+  it('the probes reach both sides of every bound', () => {
+    for (const c of INTEGER_CASES) {
+      const outcomes = probes(c.rule).map((v) => synth(c.props(v)) instanceof SidecarAppPropError);
+      expect(outcomes).toContain(true);
+      expect(outcomes).toContain(false);
+    }
+  });
+});
+
+describe('derived timings: whatever the construct accepts, both apps accept', () => {
+  const drains = [SIDECAR_INTEGERS.drainDelayMs.min, SIDECAR_INTEGERS.drainDelayMs.default, SIDECAR_INTEGERS.drainDelayMs.max];
+  const upstreams = [SIDECAR_INTEGERS.upstreamTimeoutMs.min, SIDECAR_INTEGERS.upstreamTimeoutMs.default, SIDECAR_INTEGERS.upstreamTimeoutMs.max];
+  const preStops = [POD_TIMING_INTEGERS.preStopDelaySeconds.min, POD_TIMING_INTEGERS.preStopDelaySeconds.default, 60];
+
+  it.each(drains.flatMap((d) => upstreams.flatMap((u) => preStops.map((p) => [d, u, p] as const))))(
+    'drain %p ms, upstream timeout %p ms, preStop %p s: the shortest grace period passes, one second less fails',
+    (drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds) => {
+      const grace = timingBudget({ drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds: 0 }).minTerminationGracePeriodSeconds;
+      const base = { drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds };
+      if (grace > POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max) {
+        // Only a long preStop on top of the longest drain and timeout can overflow the grace ceiling.
+        expect(preStopDelaySeconds).toBeGreaterThan(0);
+        return;
+      }
+      const synthesized = synth({ ...base, terminationGracePeriodSeconds: grace });
+      if (synthesized instanceof SidecarAppPropError) throw synthesized;
+      expect(sidecarRefuses(synthesized.sidecar)).toBeUndefined();
+      expect(mainRefuses(synthesized.main)).toBeUndefined();
+      const shorter = synth({ ...base, terminationGracePeriodSeconds: grace - 1 });
+      expect(shorter).toBeInstanceOf(SidecarAppPropError);
+      expect((shorter as SidecarAppPropError).prop).toBe('terminationGracePeriodSeconds');
+    },
+  );
+
+  it('the longest drain and the longest upstream timeout fit the longest grace period without preStop', () => {
+    const budget = timingBudget({
+      drainDelayMs: SIDECAR_INTEGERS.drainDelayMs.max,
+      upstreamTimeoutMs: SIDECAR_INTEGERS.upstreamTimeoutMs.max,
+      preStopDelaySeconds: 0,
+      terminationGracePeriodSeconds: POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max,
+    });
+    expect(budget.minTerminationGracePeriodSeconds).toBeLessThanOrEqual(POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max);
+    expect(budget.sidecarShutdownTimeoutMs).toBeLessThanOrEqual(SIDECAR_INTEGERS.shutdownTimeoutMs.max);
+  });
+});
+
+describe('log levels: the same list on both sides', () => {
+  it.each([...LOG_LEVELS, 'INFO', 'Debug', 'verbose', 'warning', ' info', 'info '])('%j', (level) => {
+    const synthesized = synth({ logLevel: level as never });
+    const appRefuses = [sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.logLevel]: level }), mainRefuses({ [MAIN_ENV.logLevel]: level })];
+    if (synthesized instanceof SidecarAppPropError) {
+      expect(synthesized.prop).toBe('logLevel');
+      expect(appRefuses).toEqual([SIDECAR_ENV.logLevel, MAIN_ENV.logLevel]);
+    } else {
+      expect(appRefuses).toEqual([undefined, undefined]);
+      expect(synthesized.sidecar[SIDECAR_ENV.logLevel]).toBe(level);
+      expect(synthesized.main[MAIN_ENV.logLevel]).toBe(level);
+    }
+  });
+});
+
+describe('public paths: one grammar, one encoding', () => {
+  // Few characters, so that separators, duplicates and empty entries come up often.
+  const pathText = fc.string({ unit: fc.constantFrom('/', 'a', 'b', ',', ' ', '?', '#', '\t', 'é'), maxLength: 8 });
+
+  it('a list the construct accepts reaches the app as exactly that list; a list it refuses has no encoding the app reads back as that list', () => {
+    fc.assert(
+      fc.property(fc.array(pathText, { maxLength: 4 }), (paths) => {
+        const synthesized = synth({ publicPaths: paths });
+        const encoded = encodePublicPaths(paths);
+        if (synthesized instanceof SidecarAppPropError) {
+          expect(synthesized.prop).toBe('publicPaths');
+          const decoded = encoded === undefined ? undefined : parsePublicPaths(encoded);
+          expect(decoded?.ok === true && JSON.stringify(decoded.value) === JSON.stringify(paths)).toBe(false);
+          return;
+        }
+        expect(synthesized.sidecar[SIDECAR_ENV.publicPaths]).toBe(encoded);
+        const config = loadSidecarConfig(synthesized.sidecar);
+        expect([...config.publicPaths]).toEqual(paths);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a value the app accepts is the encoding of a list the construct accepts, and the reverse', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('/', 'a', ',', ' ', '?', '\u0001'), minLength: 1, maxLength: 10 }), (text) => {
+        const appRefuses = sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.publicPaths]: text });
+        const constructRefuses = synth({ publicPaths: text.split(',') }) instanceof SidecarAppPropError;
+        expect(appRefuses === SIDECAR_ENV.publicPaths).toBe(constructRefuses);
+        if (!constructRefuses) expect(encodePublicPaths(text.split(','))).toBe(text);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe('booleans: "true" and "false", nothing else', () => {
+  it.each([true, false])('forwardAuthorization %p reaches the app as %p', (value) => {
+    const synthesized = synth({ forwardAuthorization: value });
+    if (synthesized instanceof SidecarAppPropError) throw synthesized;
+    expect(loadSidecarConfig(synthesized.sidecar).forwardAuthorization).toBe(value);
+    expect(parseBoolean(encodeBoolean(value))).toEqual({ ok: true, value });
+  });
+
+  it.each(['TRUE', 'True', '1', 'yes', 'on', ' true'])('the app refuses %j', (text) => {
+    expect(parseBoolean(text).ok).toBe(false);
+    expect(sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.forwardAuthorization]: text })).toBe(SIDECAR_ENV.forwardAuthorization);
+  });
+});
