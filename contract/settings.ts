@@ -133,7 +133,7 @@ export function pathProblem(value: string): string | undefined {
 
 /** A public path is a path without ',', the separator of its encoding. */
 export function publicPathProblem(value: string): string | undefined {
-  if (value.startsWith('/') && !/[?#,\s\u0000-\u001f\u007f]/.test(value)) return undefined;
+  if (pathProblem(value) === undefined && !value.includes(',')) return undefined;
   return `must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${quoted(value)}`;
 }
 

@@ -9,7 +9,7 @@ export type Logger = pino.Logger;
 
 let destination: (pino.DestinationStream & { flushSync?: () => void; flush?: () => void }) | undefined;
 
-/** Log lines are batched up to this many bytes or this long: one write per line cost ~10% of a proxied request's CPU. */
+/** Log lines are batched up to this many bytes or this long: a write per line is a large share of a proxied request's CPU (bench/results/). */
 const LOG_BATCH_BYTES = 4096;
 const LOG_BATCH_MS = 100;
 
