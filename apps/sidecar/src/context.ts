@@ -1,6 +1,6 @@
 /**
- * Per-request state shared by the pipeline stages (authenticate → forward) and the access log.
- * Kept on the request object under a symbol so the stages also work when mounted in Express.
+ * Per-request state shared by the stages (admit → forward) and the access log.
+ * Kept on the request object under a symbol: the stages read it without a map lookup, and it dies with the request.
  */
 import { randomUUID } from 'crypto';
 import type { ClientRequest, IncomingMessage } from 'http';
