@@ -14,13 +14,15 @@
  * Env knobs: BENCH_WARMUP_REQUESTS [6000], BENCH_COUNTED_REQUESTS [3000], BENCH_LOAD_CONNECTIONS [8].
  * Writes bench/results/instructions.md.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
-import { REPO_ROOT } from '../scripts/repo-root';
+import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { entryOf, localSidecarEnv } from '../tools/apps';
+import { RunningApp, startApp } from '../tools/launcher';
+import { REPO_ROOT } from '../tools/repo-root';
 import { fixedLoad } from './fixed-load';
 
 const WARMUP = envCount('BENCH_WARMUP_REQUESTS', 6000);
@@ -36,46 +38,9 @@ function envCount(name: string, fallback: number): number {
   return n;
 }
 
-interface Proc {
-  readonly child: ChildProcess;
-  readonly port: number;
-}
-
-/** Spawn `cmd args` and wait for its JSON "listening" line. */
-function launch(cmd: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<Proc> {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not start within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const onLine = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /\{[^\n]*"msg":"listening"[^\n]*\}/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onLine);
-        child.stdout!.resume();
-        child.stderr!.resume();
-        resolve({ child, port: Number(JSON.parse(m[0]).port) });
-      }
-    };
-    child.stdout!.on('data', onLine);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} exited with ${code} before listening:\n${out}`));
-    });
-  });
-}
-
-function stop(p: Proc): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    p.child.kill('SIGTERM');
-  });
+/** Start a bench process and wait for its "listening" line; under valgrind that takes a while. */
+function launch(name: string, entry: string, env: Record<string, string>, wrapper?: readonly string[]): Promise<RunningApp> {
+  return startApp(name, { entry, env, wrapper, timeoutMs: 120_000, discardOutputAfterStart: true });
 }
 
 interface Target {
@@ -96,14 +61,14 @@ async function load(port: number, t: Target, total: number): Promise<void> {
 
 async function instructionsPerRequest(t: Target, dir: string): Promise<number> {
   const out = path.join(dir, `${t.name.replace(/\W+/g, '-')}.callgrind`);
-  const p = await launch('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, t.entry], t.env);
+  const p = await launch(t.name, t.entry, t.env, ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`]);
   try {
     await load(p.port, t, WARMUP);
     execFileSync('callgrind_control', ['-i', 'on', String(p.child.pid)], { stdio: 'ignore' });
     await load(p.port, t, COUNTED);
     execFileSync('callgrind_control', ['-i', 'off', String(p.child.pid)], { stdio: 'ignore' });
   } finally {
-    await stop(p);
+    await p.stop();
   }
   const text = fs.readFileSync(out, 'utf8');
   // "summary:" counts from the start; "totals:" only what ran with instrumentation on.
@@ -114,7 +79,7 @@ async function instructionsPerRequest(t: Target, dir: string): Promise<number> {
 
 async function syscallsPerRequest(t: Target, dir: string): Promise<number> {
   const out = path.join(dir, `${t.name.replace(/\W+/g, '-')}.strace`);
-  const p = await launch(process.execPath, [t.entry], t.env);
+  const p = await launch(t.name, t.entry, t.env);
   try {
     await load(p.port, t, WARMUP);
     const strace = spawn('strace', ['-c', '-f', '-o', out, '-p', String(p.child.pid)], { stdio: 'ignore' });
@@ -126,7 +91,7 @@ async function syscallsPerRequest(t: Target, dir: string): Promise<number> {
       strace.kill('SIGINT');
     });
   } finally {
-    await stop(p);
+    await p.stop();
   }
   // The summary's last row: "% time, seconds, usecs/call, calls, [errors,] total".
   const total = fs.readFileSync(out, 'utf8').split('\n').find((l) => /\stotal$/.test(l));
@@ -151,22 +116,18 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(tokensDir, 'bench'), token);
   const good = { authorization: `Bearer ${token}` };
   const bad = { authorization: `Bearer ${crypto.randomBytes(32).toString('hex')}` };
-  const upstream = await launch(process.execPath, [path.join(BUILD, 'bench', 'tiny-upstream.js')], {});
-  const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+  const upstream = await launch('tiny-upstream', path.join(BUILD, 'bench', 'tiny-upstream.js'), {});
+  const upstreamUrl = `http://${ADDRESSES.loopback}:${upstream.port}`;
   const sidecarEnv = {
-    [SIDECAR_ENV.port]: '0',
-    [SIDECAR_ENV.adminPort]: '0',
-    [SIDECAR_ENV.host]: '127.0.0.1',
-    [SIDECAR_ENV.upstream]: upstreamUrl,
-    [SIDECAR_ENV.tokensDir]: tokensDir,
+    ...localSidecarEnv(upstreamUrl, tokensDir),
     [SIDECAR_ENV.logLevel]: 'info',
     [SIDECAR_ENV.drainDelayMs]: '0',
-    NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+    [NODE_OPTIONS_ENV]: SIDECAR_NODE_OPTIONS,
   };
   const targets: Target[] = [
     { name: 'floor', what: 'node:http keep-alive proxy, plain header check', entry: path.join(BUILD, 'bench', 'floor-proxy.js'), env: { FLOOR_UPSTREAM: upstreamUrl, FLOOR_TOKEN: token }, headers: good, status: 200 },
-    { name: 'sidecar', what: 'our sidecar: auth, access log, metrics', entry: path.join(BUILD, 'apps', 'sidecar', 'src', 'index.js'), env: sidecarEnv, headers: good, status: 200 },
-    { name: 'sidecar 401', what: 'our sidecar, bad token', entry: path.join(BUILD, 'apps', 'sidecar', 'src', 'index.js'), env: sidecarEnv, headers: bad, status: 401 },
+    { name: 'sidecar', what: 'our sidecar: auth, access log, metrics', entry: entryOf('sidecar'), env: sidecarEnv, headers: good, status: 200 },
+    { name: 'sidecar 401', what: 'our sidecar, bad token', entry: entryOf('sidecar'), env: sidecarEnv, headers: bad, status: 401 },
   ];
   const rows: { t: Target; instructions: number; syscalls: number }[] = [];
   try {
@@ -177,7 +138,7 @@ async function main(): Promise<void> {
       rows.push({ t, instructions, syscalls });
     }
   } finally {
-    await stop(upstream);
+    await upstream.stop();
   }
   const floor = rows[0].instructions;
   const sidecar = rows[1].instructions;

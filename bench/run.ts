@@ -21,8 +21,10 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { REPO_ROOT, RunningApp, startApp, localSidecarEnv } from '../test/support/apps';
-import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { localSidecarEnv } from '../tools/apps';
+import { RunningApp, startApp } from '../tools/launcher';
+import { REPO_ROOT } from '../tools/repo-root';
 
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const SECONDS = envNumber('BENCH_SECONDS', 10);
@@ -36,6 +38,7 @@ const LOAD_CPU = '1';
 const BUSY_MIN = 0.95;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const BUILD = path.join(REPO_ROOT, 'build');
+const baseUrl = (port: number) => `http://${ADDRESSES.loopback}:${port}`;
 
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -106,7 +109,7 @@ interface Sample extends LoadResult {
 }
 
 async function measure(s: Scenario): Promise<Sample> {
-  const url = `http://127.0.0.1:${s.server.port}/`;
+  const url = `${baseUrl(s.server.port)}/`;
   await wrk(url, WARMUP, s.headers);
   const pid = s.server.child.pid!;
   const before = cpuMicros(pid);
@@ -121,7 +124,7 @@ async function measure(s: Scenario): Promise<Sample> {
 }
 
 async function fixedRate(port: number, headers: Record<string, string>): Promise<{ p50Us: number; p99Us: number }> {
-  const args = ['-c', LOAD_CPU, process.execPath, path.join(BUILD, 'bench', 'fixed-rate.js'), `http://127.0.0.1:${port}/`, String(RATE), String(RATE_SECONDS)];
+  const args = ['-c', LOAD_CPU, process.execPath, path.join(BUILD, 'bench', 'fixed-rate.js'), `${baseUrl(port)}/`, String(RATE), String(RATE_SECONDS)];
   for (const [k, v] of Object.entries(headers)) args.push(`${k}: ${v}`);
   const r = JSON.parse(await run('taskset', args));
   if (r.errors > 0 || r.non2xx > 0) throw new Error(`fixed-rate run had ${r.errors} errors and ${r.non2xx} non-2xx`);
@@ -159,7 +162,7 @@ async function main(): Promise<void> {
   };
   try {
     const upstream = await started(startApp('tiny-upstream', { ...quiet, cpus: LOAD_CPU, entry: path.join(BUILD, 'bench', 'tiny-upstream.js') }));
-    const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+    const upstreamUrl = baseUrl(upstream.port);
     const floor = await started(
       startApp('floor', { ...quiet, cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'floor-proxy.js'), env: { FLOOR_UPSTREAM: upstreamUrl, FLOOR_TOKEN: token } }),
     );
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
       ...localSidecarEnv(upstreamUrl, tokensDir),
       [SIDECAR_ENV.logLevel]: 'info',
       // As the manifest sets it.
-      NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+      [NODE_OPTIONS_ENV]: SIDECAR_NODE_OPTIONS,
     };
     const sidecar = await started(startApp('sidecar', { ...quiet, ...logFile('sidecar'), cpus: SERVER_CPU, env: sidecarEnv }));
     const expressDesign = await started(
@@ -208,7 +211,7 @@ async function main(): Promise<void> {
     const pid = sidecar.child.pid!;
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(statusKb(pid, 'VmRSS')), 1000);
-    await wrk(`http://127.0.0.1:${sidecar.port}/`, SOAK_SECONDS, good);
+    await wrk(`${baseUrl(sidecar.port)}/`, SOAK_SECONDS, good);
     clearInterval(sampler);
     const window = Math.min(10, Math.floor(rss.length / 2));
     const rssFirst = median(rss.slice(0, window)) / 1024;
