@@ -25,8 +25,10 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { HEALTH_PATHS, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
-import { REPO_ROOT, RunningApp, startApp, localSidecarEnv } from '../test/support/apps';
+import { ADDRESSES, HEALTH_PATHS, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { localSidecarEnv } from '../tools/apps';
+import { RunningApp, startApp } from '../tools/launcher';
+import { REPO_ROOT } from '../tools/repo-root';
 
 const ROLE_ENV = 'SOAK_ROLE';
 /** Longer than the sidecar's client keep-alive (5 s) and upstream idle timeout (4 s): every idle socket is gone by then. */
@@ -60,7 +62,7 @@ function runUpstream(): void {
     socket.on('error', () => socket.destroy());
     wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   });
-  server.listen(0, '127.0.0.1', () => {
+  server.listen(0, ADDRESSES.loopback, () => {
     process.stdout.write(`${JSON.stringify({ msg: 'listening', port: (server.address() as AddressInfo).port })}\n`);
   });
   process.on('SIGTERM', () => process.exit(0));
@@ -79,7 +81,7 @@ function openFds(pid: number): number {
 
 function get(port: number, urlPath: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+    const req = http.get({ host: ADDRESSES.loopback, port, path: urlPath, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -138,7 +140,7 @@ const autocannon = require('autocannon') as Cannon;
 
 function cannon(port: number, connections: number, seconds: number, tokens: readonly string[]): Promise<CannonResult> {
   return autocannon({
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${ADDRESSES.loopback}:${port}`,
     connections,
     duration: seconds,
     timeout: 10,
@@ -168,7 +170,7 @@ async function wsLoad(port: number, clients: number, seconds: number): Promise<W
     new Promise<void>((resolve) => {
       const bad = n % 10 === 9;
       const token = bad ? INVALID_TOKENS[n % INVALID_TOKENS.length] : VALID_TOKENS[n % VALID_TOKENS.length];
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/soak/ws`, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 10_000 });
+      const ws = new WebSocket(`ws://${ADDRESSES.loopback}:${port}/soak/ws`, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 10_000 });
       let sent = 0;
       let settled = false;
       const done = (why?: string) => {
@@ -243,10 +245,10 @@ async function runSoak(): Promise<number> {
     apps.push(upstream);
     const sidecar = await startApp('sidecar', {
       env: {
-        ...localSidecarEnv(`http://127.0.0.1:${upstream.port}`, tokensDir),
+        ...localSidecarEnv(`http://${ADDRESSES.loopback}:${upstream.port}`, tokensDir),
         [SIDECAR_ENV.drainDelayMs]: '0',
         // As the manifest sets it.
-        NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+        [NODE_OPTIONS_ENV]: SIDECAR_NODE_OPTIONS,
       },
       cpus: pinned ? '0' : undefined,
       // One access line per request, as in production; read and dropped.
