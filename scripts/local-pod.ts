@@ -6,9 +6,9 @@
 import { randomBytes } from 'crypto';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
-import { CONTAINER_NAMES } from '../contract';
+import { ADDRESSES, CONTAINER_NAMES } from '../contract';
 import { buildApp } from '../main';
-import { findDeployment, findService, runPod, secretNamesOf, verifyPod } from './pod';
+import { assertChecksPass, findDeployment, findService, runSidecarAppPod, secretNamesOf, verifySidecarAppPod } from '../tools/pod';
 
 /** Name of the token file in the development Secret; the sidecar reports it as X-Auth-Subject. */
 const DEV_TOKEN_NAME = 'dev';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const width = Math.max(...Object.values(CONTAINER_NAMES).map((n) => n.length));
 
   console.log(`starting the ${deployment.metadata?.name ?? ''} pod locally: containers ${deployment.spec.template.spec.containers.map((c) => c.name).join(', ')}`);
-  const pod = await runPod(deployment, { secrets, onLine: (name, line) => console.log(`[${name.padEnd(width)}] ${line}`) });
+  const pod = await runSidecarAppPod(deployment, { secrets, onLine: (name, line) => console.log(`[${name.padEnd(width)}] ${line}`) });
   let stopping: Promise<unknown> | undefined;
   let forced = false;
   const shutdown = (why: string, exitCode: number) => {
@@ -45,22 +45,22 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('Ctrl-C', 0));
   process.on('SIGTERM', () => shutdown('SIGTERM', 0));
 
-  const checked = await verifyPod(deployment, service, pod, { token, expectedBody: WELCOME_TEXT });
-
-  const sidecarPort = checked.map((c) => /through port (\d+)/.exec(c)?.[1]).find(Boolean);
+  const report = await verifySidecarAppPod(deployment, service, pod, { token, expectedBody: WELCOME_TEXT });
+  assertChecksPass(report.checks);
+  const sidecarUrl = `http://${ADDRESSES.loopback}:${report.sidecarPort}/`;
   const tokensDirs = Object.entries(pod.volumes).map(([name, dir]) => `  volume ${name}: ${dir}`);
   console.log(
     [
       '',
       'The pod is up; the manifest checks passed:',
-      ...checked.map((c) => `  ok  ${c}`),
+      ...report.checks.map((c) => `  ok  ${c.detail}`),
       '',
       'Volumes (kubelet layout; rotate a Secret by swapping its ..data symlink):',
       ...tokensDirs,
       '',
       'Try it:',
-      `  curl -H "Authorization: Bearer ${token}" http://127.0.0.1:${sidecarPort}/`,
-      `  curl -i http://127.0.0.1:${sidecarPort}/        # 401`,
+      `  curl -H "Authorization: Bearer ${token}" ${sidecarUrl}`,
+      `  curl -i ${sidecarUrl}        # 401`,
       '',
       'Ctrl-C stops both containers (SIGTERM, then the apps drain); Ctrl-C again kills them.',
       '',

@@ -1,7 +1,8 @@
 /**
  * The manifest drives a real run. The default chart is synthesized in memory, the YAML text parsed back,
- * and its pod started by scripts/pod.ts exactly as written (env, args, ports, probes, mounts; only the
- * bind address is 127.0.0.1). Then every probe, the Service's ports and the authenticated path are checked.
+ * and its pod started by the local pod runner (tools/pod/) exactly as written (env, args, ports, probes,
+ * mounts; only the bind address is 127.0.0.1). Then every probe, the Service's ports and the authenticated
+ * path are checked.
  * The manifest uses the fixed ports 8080/8081/9091, so the cases here run one at a time and each stops its pod.
  */
 import { spawn } from 'child_process';
@@ -10,9 +11,10 @@ import * as net from 'net';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
-import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
+import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
 import { buildApp } from '../main';
-import { Deployment, findDeployment, findService, httpGet, REPO_ROOT, RunningPod, runPod, secretNamesOf, Service, verifyPod } from '../scripts/pod';
+import { assertChecksPass, Deployment, findDeployment, findService, httpGet, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
+import { REPO_ROOT } from '../tools/repo-root';
 
 const TOKEN_NAME = 'e2e';
 const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
@@ -32,10 +34,13 @@ afterEach(async () => {
   pod = undefined;
 });
 
+/** Run the pod and check it; rejects listing every mismatch, resolves with what each check found. */
 async function runAndVerify(deployment: Deployment, service: Service, readyTimeoutMs = 15_000): Promise<string[]> {
   const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
-  pod = await runPod(deployment, { secrets, readyTimeoutMs });
-  return verifyPod(deployment, service, pod, { token: TOKEN, expectedBody: WELCOME_TEXT });
+  pod = await runSidecarAppPod(deployment, { secrets, readyTimeoutMs });
+  const report = await verifySidecarAppPod(deployment, service, pod, { token: TOKEN, expectedBody: WELCOME_TEXT });
+  assertChecksPass(report.checks);
+  return report.checks.map((c) => c.detail);
 }
 
 describe('e2e: the synthesized manifest, run locally', () => {
@@ -123,10 +128,10 @@ describe('e2e: the synthesized manifest, run locally', () => {
     const { deployment } = synthesize();
     const sidecarPort = containerOf(deployment, CONTAINER_NAMES.sidecar).ports![0].containerPort;
     const squatter = net.createServer();
-    await new Promise<void>((r) => squatter.listen(sidecarPort, '127.0.0.1', r));
+    await new Promise<void>((r) => squatter.listen(sidecarPort, ADDRESSES.loopback, r));
     try {
       const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
-      await expect(runPod(deployment, { secrets })).rejects.toThrow(`port ${sidecarPort} of container sidecar is already in use`);
+      await expect(runSidecarAppPod(deployment, { secrets })).rejects.toThrow(`port ${sidecarPort} of container sidecar is already in use`);
     } finally {
       await new Promise((r) => squatter.close(r));
     }
@@ -142,7 +147,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
     setEnv(CONTAINER_NAMES.sidecar, SIDECAR_ENV.drainDelayMs, '200');
     for (const c of deployment.spec.template.spec.containers) c.lifecycle = { preStop: { exec: { command: ['sleep', '0.5'] } } };
     const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
-    pod = await runPod(deployment, { secrets });
+    pod = await runSidecarAppPod(deployment, { secrets });
     const main = pod.containers[CONTAINER_NAMES.main];
     const started = Date.now();
     const codes = await pod.stop('kubelet');
@@ -193,7 +198,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
       expect(await exited).toBe(130);
       // Both apps are gone: the sidecar's port can be bound again.
       const probe = net.createServer();
-      await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(Number(port), '127.0.0.1', resolve));
+      await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(Number(port), ADDRESSES.loopback, resolve));
       await new Promise((r) => probe.close(r));
     } finally {
       // SIGKILL would orphan the apps (own process group); ask twice so the runner kills them itself.

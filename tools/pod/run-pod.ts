@@ -1,0 +1,226 @@
+/**
+ * Run a Deployment's pod on this machine as the kubelet would, with the compiled apps as processes:
+ * manifest in, processes out. From each container it takes env, args, ports, probes, preStop and
+ * volume mounts; volumes become folders (volumes.ts), env is expanded and rewritten (env.ts).
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { ADDRESSES } from '../../contract';
+import { APP_NAMES, entryOf, isAppName } from '../apps';
+import { ExitStatus, LaunchedApp, spawnApp } from '../launcher';
+import { REPO_ROOT } from '../repo-root';
+import { containerEnv, expandVars } from './env';
+import { Container, Deployment, PodSpec, PodSpecError } from './manifest';
+import { probePasses, probeTarget, runProbe } from './probes';
+import { mountsOf, prepareVolumes, VolumeSources } from './volumes';
+
+export interface RunPodOptions extends VolumeSources {
+  /** Compiled entry of a container. @default the app of the container's name (tools/apps.ts entryOf) */
+  readonly entryOf?: (containerName: string) => string;
+  /** Env set on top of the manifest's, by container name: what has to differ on this machine. @default none */
+  readonly localEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** How long every readiness probe has to pass. @default 15000 */
+  readonly readyTimeoutMs?: number;
+  /** Every output line of every container, as it comes. @default dropped (still kept in `lines`) */
+  readonly onLine?: (container: string, line: string) => void;
+  /** Folder for the volumes. @default a new temp folder, removed by stop() */
+  readonly workDir?: string;
+}
+
+export interface RunningContainer {
+  readonly name: string;
+  /** The process, as the launcher runs it. */
+  readonly launched: LaunchedApp;
+  readonly child: LaunchedApp['child'];
+  readonly pid: number;
+  /** The env the process got, after mount-path rewriting and $(VAR) expansion. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly argv: readonly string[];
+  /** Every stdout/stderr line so far. */
+  readonly lines: string[];
+  /** Exit code (or signal name) once the process has exited. */
+  readonly exited: Promise<ExitStatus>;
+}
+
+export type StopMode =
+  /** Like the kubelet: preStop hook, then SIGTERM, SIGKILL when terminationGracePeriodSeconds is up. */
+  | 'kubelet'
+  /** SIGTERM now (no preStop: there are no endpoints to remove locally), SIGKILL at the grace period. */
+  | 'sigterm'
+  /** SIGKILL now. */
+  | 'kill';
+
+export interface RunningPod {
+  readonly containers: Readonly<Record<string, RunningContainer>>;
+  /** Volume name -> local folder standing in for it. */
+  readonly volumes: Readonly<Record<string, string>>;
+  readonly workDir: string;
+  /** Resolves with the first container that exits on its own (a crash, from the pod's point of view). */
+  readonly firstExit: Promise<{ name: string; code: ExitStatus }>;
+  /** Stop every container and remove the temp folder. Resolves with each exit code. @default mode 'kubelet' */
+  stop(mode?: StopMode): Promise<Record<string, ExitStatus>>;
+}
+
+function appEntryOf(containerName: string): string {
+  if (!isAppName(containerName)) {
+    throw new PodSpecError(`container ${containerName}`, `no app for this container name (known: ${APP_NAMES.join(', ')})`);
+  }
+  return entryOf(containerName);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function startContainer(container: Container, deployment: Deployment, volumes: Record<string, string>, opts: RunPodOptions): RunningContainer {
+  if (container.command?.length) {
+    throw new PodSpecError(`container ${container.name} command`, "replaces the image's ENTRYPOINT; the local runner only runs the compiled app (use args)");
+  }
+  const entry = (opts.entryOf ?? appEntryOf)(container.name);
+  const env = containerEnv(container, deployment, mountsOf(container, volumes), opts.localEnv?.[container.name]);
+  const args = (container.args ?? []).map((a) => expandVars(a, env));
+  const launched = spawnApp(container.name, {
+    entry,
+    args,
+    // The image sets NODE_ENV=production (see apps/*/Dockerfile).
+    env: { NODE_ENV: 'production', ...env },
+    cwd: REPO_ROOT,
+    // Own process group: a terminal Ctrl-C reaches the runner only, which then stops the pod in order.
+    detached: true,
+    onLine: (line) => opts.onLine?.(container.name, line),
+  });
+  return {
+    name: container.name,
+    launched,
+    child: launched.child,
+    pid: launched.child.pid ?? -1,
+    env,
+    argv: [entry, ...args],
+    lines: launched.lines,
+    exited: launched.exitStatus,
+  };
+}
+
+/** Start every container of the Deployment's pod and wait until each readiness probe passes. */
+export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): Promise<RunningPod> {
+  if (deployment?.kind !== 'Deployment' || !Array.isArray(deployment.spec?.template?.spec?.containers)) {
+    throw new Error('runPod needs a Deployment with spec.template.spec.containers');
+  }
+  const spec = deployment.spec.template.spec;
+  if (spec.initContainers?.length) throw new PodSpecError('spec.template.spec.initContainers', 'are not supported by the local runner');
+  const ownWorkDir = opts.workDir === undefined;
+  const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-app-pod-'));
+  const containers: Record<string, RunningContainer> = {};
+  let stopping = false;
+  // The children have their own process group; do not leave them behind if this process exits.
+  const killAll = () => {
+    for (const c of Object.values(containers)) if (c.launched.isRunning()) c.child.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+
+  const stop = async (mode: StopMode = 'kubelet'): Promise<Record<string, ExitStatus>> => {
+    stopping = true;
+    const graceMs = (spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const results = await Promise.all(
+      Object.values(containers).map(async (c) => {
+        const deadline = Date.now() + graceMs;
+        const alive = () => c.launched.isRunning();
+        if (mode === 'kill') {
+          if (alive()) c.child.kill('SIGKILL');
+          return [c.name, await c.exited] as const;
+        }
+        if (mode === 'kubelet') await runPreStop(spec.containers.find((s) => s.name === c.name)!, graceMs);
+        if (alive()) c.child.kill('SIGTERM');
+        const timer = setTimeout(() => alive() && c.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+        const code = await c.exited;
+        clearTimeout(timer);
+        return [c.name, code] as const;
+      }),
+    );
+    process.off('exit', killAll);
+    if (ownWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
+    return Object.fromEntries(results);
+  };
+
+  try {
+    const volumes = prepareVolumes(spec, workDir, opts);
+    await assertPortsFree(declaredPorts(spec));
+    // The kubelet starts the containers without waiting for each other.
+    for (const c of spec.containers) containers[c.name] = startContainer(c, deployment, volumes, opts);
+    const firstExit = Promise.race(Object.values(containers).map((c) => c.exited.then((code) => ({ name: c.name, code }))));
+
+    await waitUntilReady(spec, containers, opts.readyTimeoutMs ?? 15_000, () => stopping);
+    return { containers, volumes, workDir, firstExit, stop };
+  } catch (err) {
+    await stop('kill');
+    throw err;
+  }
+}
+
+/** Port -> the container declaring it. One network namespace: two containers cannot bind the same port. */
+function declaredPorts(spec: PodSpec): Map<number, string> {
+  const owners = new Map<number, string>();
+  for (const c of spec.containers) {
+    for (const p of c.ports ?? []) {
+      const owner = owners.get(p.containerPort);
+      if (owner) throw new PodSpecError(`container ${c.name} port ${p.containerPort}`, `also declared by container ${owner}`);
+      owners.set(p.containerPort, c.name);
+    }
+  }
+  return owners;
+}
+
+/** Fail early and clearly when a port of the pod is taken, e.g. by another `npm start`. */
+async function assertPortsFree(ports: Map<number, string>): Promise<void> {
+  for (const [port, container] of ports) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} of container ${container} is already in use on ${ADDRESSES.loopback}; is another local pod running?`) : err),
+      );
+      probe.listen(port, ADDRESSES.loopback, () => probe.close(() => resolve()));
+    });
+  }
+}
+
+async function runPreStop(container: Container, graceMs: number): Promise<void> {
+  const preStop = container.lifecycle?.preStop;
+  if (!preStop) return;
+  const command = preStop.exec?.command;
+  if (preStop.sleep) await sleep(Math.min(preStop.sleep.seconds * 1000, graceMs));
+  else if (command && command[0] === 'sleep' && command.length === 2 && /^\d+(\.\d+)?$/.test(command[1])) await sleep(Math.min(Number(command[1]) * 1000, graceMs));
+  else if (preStop.httpGet) await runProbe({ httpGet: preStop.httpGet, timeoutSeconds: graceMs / 1000 }, container, `container ${container.name} preStop`).catch(() => undefined);
+  else throw new PodSpecError(`container ${container.name} lifecycle.preStop`, 'only `sleep N`, sleep and httpGet hooks are supported locally');
+}
+
+async function waitUntilReady(spec: PodSpec, containers: Record<string, RunningContainer>, timeoutMs: number, stopped: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await Promise.all(
+    spec.containers.map(async (c) => {
+      const probe = c.readinessProbe;
+      if (!probe) return;
+      const field = `container ${c.name} readinessProbe`;
+      const running = containers[c.name];
+      let last = 'not tried yet';
+      for (;;) {
+        if (stopped()) return;
+        if (!running.launched.isRunning()) {
+          throw new Error(`container ${c.name} exited with ${running.child.exitCode ?? running.child.signalCode} before it was ready; output:\n${running.lines.join('\n')}`);
+        }
+        try {
+          const status = await runProbe(probe, c, field);
+          if (probePasses(status)) return;
+          last = `HTTP ${status}`;
+        } catch (err) {
+          if (err instanceof PodSpecError) throw err;
+          last = (err as Error).message;
+        }
+        if (Date.now() > deadline) {
+          const where = probe.httpGet ? ` (${probeTarget(probe)})` : '';
+          throw new Error(`${field}${where} did not pass within ${timeoutMs} ms, last result: ${last}; output:\n${running.lines.slice(-20).join('\n')}`);
+        }
+        await sleep(100);
+      }
+    }),
+  );
+}
