@@ -85,7 +85,7 @@ export function integerProblem(rule: Pick<IntegerRule, 'min' | 'max'>, value: nu
   return `must be an integer in ${rule.min}..${rule.max}, got ${String(value)}`;
 }
 
-/** Decimal digits only: no sign, exponent, fraction, hex or padding. */
+/** Decimal digits only: no sign, exponent, fraction, hex or surrounding whitespace. */
 export function parseInteger(rule: IntegerRule, text: string): Parsed<number> {
   if (!/^\d{1,10}$/.test(text)) return bad(`must be an integer in ${rule.min}..${rule.max}, got ${quoted(text)}`);
   const value = Number(text);
@@ -125,16 +125,19 @@ export function parseBoolean(text: string): Parsed<boolean> {
   return bad(`must be "true" or "false", got ${quoted(text)}`);
 }
 
-/** A raw request path the sidecar compares byte for byte: absolute, no query, fragment, whitespace or control character. */
+/**
+ * A raw request path, compared byte for byte: absolute, printable ASCII (anything else goes
+ * percent-encoded, as on the wire), no query, fragment or whitespace.
+ */
 export function pathProblem(value: string): string | undefined {
-  if (value.startsWith('/') && !/[?#\s\u0000-\u001f\u007f]/.test(value)) return undefined;
-  return `must start with '/' and contain no '?', '#', whitespace or control characters, got ${quoted(value)}`;
+  if (value.startsWith('/') && /^[\x21-\x7e]*$/.test(value) && !/[?#]/.test(value)) return undefined;
+  return `must start with '/' and contain no '?', '#', whitespace, control or non-ASCII characters (percent-encode them), got ${quoted(value)}`;
 }
 
 /** A public path is a path without ',', the separator of its encoding. */
 export function publicPathProblem(value: string): string | undefined {
   if (pathProblem(value) === undefined && !value.includes(',')) return undefined;
-  return `must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${quoted(value)}`;
+  return `must start with '/' and contain no '?', '#', ',', whitespace, control or non-ASCII characters (percent-encode them), got ${quoted(value)}`;
 }
 
 /** Why a list of public paths cannot be encoded, or undefined. */

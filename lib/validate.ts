@@ -4,7 +4,7 @@
  * or, worse, a pod that never becomes ready.
  */
 
-import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, publicPathsProblem } from '../contract';
+import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, publicPathsProblem, quoted } from '../contract';
 import type { IntegerRule } from '../contract';
 
 /** Thrown for an invalid SidecarApp prop. The message names the prop. */
@@ -54,14 +54,14 @@ export function port(prop: string, value: number): number {
  */
 export function resourceName(prop: string, value: string): string {
   if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value) || !/^[a-z]/.test(value)) {
-    fail(prop, `must be a DNS label (lowercase letters, digits and '-', starting with a letter, at most 63 characters), got "${value}"`);
+    fail(prop, `must be a DNS label (lowercase letters, digits and '-', starting with a letter, at most 63 characters), got ${quoted(value)}`);
   }
   return value;
 }
 
 export function dnsSubdomain(prop: string, value: string): string {
   if (value.length === 0 || value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
-    fail(prop, `must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got "${value}"`);
+    fail(prop, `must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got ${quoted(value)}`);
   }
   return value;
 }
@@ -69,7 +69,7 @@ export function dnsSubdomain(prop: string, value: string): string {
 /** Service port names are DNS labels. */
 export function servicePortName(prop: string, value: string): string {
   if (value.length === 0 || value.length > 63 || !DNS1123_LABEL.test(value)) {
-    fail(prop, `must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got "${value}"`);
+    fail(prop, `must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${quoted(value)}`);
   }
   return value;
 }
@@ -77,10 +77,10 @@ export function servicePortName(prop: string, value: string): string {
 /** Container port names are IANA service names: at most 15 characters, at least one letter, no '--'. */
 export function containerPortName(prop: string, value: string): string {
   if (value.length === 0 || value.length > 15) {
-    fail(prop, `must be 1..15 characters long (IANA service name), got "${value}" (${value.length})`);
+    fail(prop, `must be 1..15 characters long (IANA service name), got ${quoted(value)} (${value.length})`);
   }
   if (!IANA_SVC_NAME.test(value) || value.includes('--') || !/[a-z]/.test(value)) {
-    fail(prop, `must be an IANA service name (lowercase letters, digits and single '-', with at least one letter), got "${value}"`);
+    fail(prop, `must be an IANA service name (lowercase letters, digits and single '-', with at least one letter), got ${quoted(value)}`);
   }
   return value;
 }
@@ -89,10 +89,10 @@ export function containerPortName(prop: string, value: string): string {
 export function pinnedImage(prop: string, value: string): string {
   const pinned = 'must be pinned to a tag (e.g. "repo/app:1.2.3", not "latest") or a digest';
   if (value.trim().length === 0) fail(prop, `must not be empty; image ${pinned}`);
-  if (/\s/.test(value)) fail(prop, `must not contain whitespace, got "${value}"`);
+  if (/\s/.test(value)) fail(prop, `must not contain whitespace, got ${quoted(value)}`);
   const [name, digest] = splitOnce(value, '@');
   if (digest !== undefined && !/^sha256:[a-f0-9]{64}$/.test(digest)) {
-    fail(prop, `has an invalid digest "${digest}" (expected sha256:<64 hex>)`);
+    fail(prop, `has an invalid digest ${quoted(digest)} (expected sha256:<64 hex>)`);
   }
   const slash = name.lastIndexOf('/');
   const lastComponent = name.slice(slash + 1);
@@ -100,10 +100,11 @@ export function pinnedImage(prop: string, value: string): string {
   const repository = colon < 0 ? name : name.slice(0, slash + 1 + colon);
   const tag = colon < 0 ? undefined : lastComponent.slice(colon + 1);
   checkRepository(prop, repository);
+  // A tag beside a digest is ignored by the runtime, but it must still parse, or the kubelet refuses the image.
+  if (tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) fail(prop, `has an invalid tag ${quoted(tag)}`);
   if (digest !== undefined) return value;
-  if (tag === undefined) fail(prop, `"${value}" has no tag; image ${pinned}`);
-  if (tag === 'latest') fail(prop, `"${value}" uses the "latest" tag; image ${pinned}`);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) fail(prop, `has an invalid tag "${tag}"`);
+  if (tag === undefined) fail(prop, `${quoted(value)} has no tag; image ${pinned}`);
+  if (tag === 'latest') fail(prop, `${quoted(value)} uses the "latest" tag; image ${pinned}`);
   return value;
 }
 
@@ -112,10 +113,10 @@ function checkRepository(prop: string, repository: string): void {
   // A first component with a '.' or ':' (or "localhost") is a registry host.
   const first = components[0];
   const hasRegistry = components.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
-  if (hasRegistry && !/^[A-Za-z0-9.-]+(:[0-9]+)?$/.test(first)) fail(prop, `has an invalid registry "${first}"`);
+  if (hasRegistry && !/^[A-Za-z0-9.-]+(:[0-9]+)?$/.test(first)) fail(prop, `has an invalid registry ${quoted(first)}`);
   for (const component of hasRegistry ? components.slice(1) : components) {
     if (!/^[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*$/.test(component)) {
-      fail(prop, `has an invalid repository "${repository}" (lowercase letters, digits and separators only)`);
+      fail(prop, `has an invalid repository ${quoted(repository)} (lowercase letters, digits and separators only)`);
     }
   }
 }
@@ -126,7 +127,7 @@ function splitOnce(value: string, separator: string): [string, string | undefine
 }
 
 export function envName(prop: string, value: string): string {
-  if (!ENV_NAME.test(value)) fail(prop, `has an invalid variable name "${value}" (letters, digits and '_', not starting with a digit)`);
+  if (!ENV_NAME.test(value)) fail(prop, `has an invalid variable name ${quoted(value)} (letters, digits and '_', not starting with a digit)`);
   return value;
 }
 
@@ -135,9 +136,9 @@ export function label(prop: string, key: string, value: string): void {
   const prefix = slash < 0 ? undefined : key.slice(0, slash);
   const name = key.slice(slash + 1);
   if ((prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name)) {
-    fail(prop, `has an invalid label key "${key}"`);
+    fail(prop, `has an invalid label key ${quoted(key)}`);
   }
-  if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label "${key}": "${value}"`);
+  if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label ${quoted(key)}: ${quoted(value)}`);
 }
 
 /** Paths the sidecar lets through without a token: the contract's grammar. */
@@ -153,7 +154,7 @@ const DECIMAL_SUFFIX: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6,
 /** Parse a Kubernetes quantity ("50m", "0.5", "64Mi", "1G", "1e3") into base units. */
 export function quantity(prop: string, value: string): number {
   const match = /^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$/.exec(value);
-  if (match === null) fail(prop, `must be a Kubernetes quantity such as "100m", "0.5", "64Mi", got "${value}"`);
+  if (match === null) fail(prop, `must be a Kubernetes quantity such as "100m", "0.5", "64Mi", got ${quoted(value)}`);
   const amount = Number(match[1]);
   const suffix = match[2] ?? '';
   if (suffix in BINARY_SUFFIX) return amount * BINARY_SUFFIX[suffix];
@@ -162,7 +163,7 @@ export function quantity(prop: string, value: string): number {
 }
 
 export function oneOf<T extends string>(prop: string, value: T, allowed: readonly T[]): T {
-  if (!allowed.includes(value)) fail(prop, `must be one of ${allowed.join(', ')}, got "${String(value)}"`);
+  if (!allowed.includes(value)) fail(prop, `must be one of ${allowed.join(', ')}, got ${quoted(String(value))}`);
   return value;
 }
 

@@ -168,14 +168,14 @@ describe('booleans', () => {
 });
 
 describe('pathProblem', () => {
-  it.each(['/', '/healthz', '/a/b/c', '/a,b', '/%3F', '/a;b=c', "/~user/!$&'()*+=@:", '/caf\u00e9'])('accepts %j', (p) => {
+  it.each(['/', '/healthz', '/a/b/c', '/a,b', '/%3F', '/caf%C3%A9', '/a;b=c', "/~user/!$&'()*+=@:"])('accepts %j', (p) => {
     expect(pathProblem(p)).toBeUndefined();
   });
 
-  it.each(['', 'healthz', 'a/b', '*', 'http://h/x', '/a?b', '/a?', '/a#b', '/a b', '/a\tb', '/a\nb', '/a\rb', '/a\u0000', '/a\u001f', '/a\u007f', '/a\u00a0b', '/a\u2028'])(
+  it.each(['', 'healthz', 'a/b', '*', 'http://h/x', '/a?b', '/a?', '/a#b', '/a b', '/a\tb', '/a\nb', '/a\rb', '/a\u0000', '/a\u001f', '/a\u007f', '/a\u0085', '/a\u00a0b', '/a\u2028', '/caf\u00e9', '/gesundheit\u20ac'])(
     'refuses %j',
     (p) => {
-      expect(pathProblem(p)).toBe(`must start with '/' and contain no '?', '#', whitespace or control characters, got ${quoted(p)}`);
+      expect(pathProblem(p)).toBe(`must start with '/' and contain no '?', '#', whitespace, control or non-ASCII characters (percent-encode them), got ${quoted(p)}`);
     },
   );
 });
@@ -186,7 +186,7 @@ describe('publicPathProblem', () => {
   });
 
   it.each(['/a,b', ',', '/a,', 'version', '/a?b', '/a#b', '/a b', '/a\u0000', ''])('refuses %j', (p) => {
-    expect(publicPathProblem(p)).toBe(`must start with '/' and contain no '?', '#', ',', whitespace or control characters, got ${quoted(p)}`);
+    expect(publicPathProblem(p)).toBe(`must start with '/' and contain no '?', '#', ',', whitespace, control or non-ASCII characters (percent-encode them), got ${quoted(p)}`);
   });
 });
 
@@ -198,7 +198,7 @@ describe('publicPathsProblem', () => {
 
   it('names the first bad entry', () => {
     expect(publicPathsProblem(['/ok', 'bad', '/a,b'])).toBe(
-      `entries must start with '/' and contain no '?', '#', ',', whitespace or control characters, got "bad"`,
+      `entries must start with '/' and contain no '?', '#', ',', whitespace, control or non-ASCII characters (percent-encode them), got "bad"`,
     );
   });
 
@@ -213,7 +213,7 @@ describe('encodePublicPaths / parsePublicPaths', () => {
     expect(encodePublicPaths([])).toBeUndefined();
   });
 
-  it.each([[['/a']], [['/a', '/b/c']], [['/version', '/', '/x;y', '/caf\u00e9']]])('round trip %j', (paths) => {
+  it.each([[['/a']], [['/a', '/b/c']], [['/version', '/', '/x;y', '/caf%C3%A9']]])('round trip %j', (paths) => {
     const text = encodePublicPaths(paths);
     expect(text).toBe(paths.join(','));
     expect(parsePublicPaths(text!)).toEqual({ ok: true, value: paths });
@@ -230,7 +230,7 @@ describe('encodePublicPaths / parsePublicPaths', () => {
   it('refuses an entry with a space (no trimming)', () => {
     expect(parsePublicPaths('/a, /b')).toEqual({
       ok: false,
-      problem: `entries must start with '/' and contain no '?', '#', ',', whitespace or control characters, got " /b"`,
+      problem: `entries must start with '/' and contain no '?', '#', ',', whitespace, control or non-ASCII characters (percent-encode them), got " /b"`,
     });
   });
 });

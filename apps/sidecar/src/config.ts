@@ -49,8 +49,9 @@ export interface UpstreamAddress {
   readonly authority: string;
 }
 
+/** URL drops a port that is the scheme's default, so an explicit :80 reads as ''. */
 export function upstreamAddressOf(url: URL): UpstreamAddress {
-  return { hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port), authority: url.host };
+  return { hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80), authority: url.host };
 }
 
 export class ConfigError extends Error {
