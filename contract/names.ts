@@ -56,7 +56,7 @@ export const SIDECAR_ENV = {
 /** Read by node itself, not by the app: the sidecar container gets SIDECAR_NODE_OPTIONS in it. */
 export const NODE_OPTIONS_ENV = 'NODE_OPTIONS';
 
-/** Container names in the pod; apps/ and scripts/ map them to their entry points. */
+/** Container names in the pod; each is the app of the same name under apps/ (tools/apps.ts maps them to their entries). */
 export const CONTAINER_NAMES = { main: 'main', sidecar: 'sidecar' } as const;
 export type ContainerName = (typeof CONTAINER_NAMES)[keyof typeof CONTAINER_NAMES];
 

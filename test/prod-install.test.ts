@@ -12,12 +12,12 @@ import * as path from 'path';
 import { promisify } from 'util';
 import * as http from 'http';
 import { DEFAULT_PORTS, MAIN_ENV, RUN_AS } from '../contract';
-import { AppName, REPO_ROOT, RunningApp, startApp, localSidecarEnv } from './support/apps';
+import { AppName, REPO_ROOT, RunningApp, entryOf, startApp, localSidecarEnv } from './support/apps';
 
 const execFileAsync = promisify(execFile);
 const APPS: AppName[] = ['main', 'sidecar'];
 /** Entry relative to the image's WORKDIR, as in the Dockerfiles' ENTRYPOINT. */
-const entryRel = (app: AppName) => `build/apps/${app}/src/index.js`;
+const entryRel = (app: AppName) => path.relative(REPO_ROOT, entryOf(app));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 const rootPkg = readJson(path.join(REPO_ROOT, 'package.json'));
