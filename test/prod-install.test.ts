@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import * as http from 'http';
-import { DEFAULT_PORTS, MAIN_ENV, RUN_AS } from '../contract';
+import { DEFAULT_PORTS, MAIN_ENV, NODE_OPTIONS_ENV, RUN_AS } from '../contract';
 import { AppName, REPO_ROOT, RunningApp, entryOf, startApp, localSidecarEnv } from './support/apps';
 
 const execFileAsync = promisify(execFile);
@@ -159,7 +159,7 @@ describe('production install of each app', () => {
   });
 
   const start = async (app: AppName, env: Record<string, string>) => {
-    const r = await startApp(app, { entry: path.join(appDir(app), entryRel(app)), cwd: appDir(app), env: { NODE_ENV: 'production', NODE_OPTIONS: `--require ${preload}`, ...env } });
+    const r = await startApp(app, { entry: path.join(appDir(app), entryRel(app)), cwd: appDir(app), env: { NODE_ENV: 'production', [NODE_OPTIONS_ENV]: `--require ${preload}`, ...env } });
     running.push(r);
     return r;
   };
