@@ -6,3 +6,4 @@
 export * from './names';
 export * from './settings';
 export * from './timing';
+export * from './env';

@@ -4,18 +4,21 @@
  */
 import * as path from 'path';
 import {
+  ConfigError,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
   SIDECAR_INTEGERS,
   hostProblem,
+  envText,
   parseBoolean,
-  parseInteger,
   parseLogLevel,
   parsePublicPaths,
   pathProblem,
   quoted,
+  readInteger,
+  readSetting,
 } from '../../../contract';
-import type { IntegerRule, LogLevel, Parsed } from '../../../contract';
+import type { Env, LogLevel } from '../../../contract';
 
 export interface SidecarConfig {
   readonly host: string;
@@ -54,36 +57,11 @@ export function upstreamAddressOf(url: URL): UpstreamAddress {
   return { hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80), authority: url.host };
 }
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly reason: string,
-  ) {
-    super(`${variable}: ${reason}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-function raw(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function valueOf<T>(name: string, parsed: Parsed<T>): T {
-  if (!parsed.ok) throw new ConfigError(name, parsed.problem);
-  return parsed.value;
-}
-
-function integer(env: Env, name: string, rule: IntegerRule): number {
-  const v = raw(env, name);
-  return v === undefined ? rule.default : valueOf(name, parseInteger(rule, v));
-}
+export { ConfigError };
 
 function upstreamUrl(env: Env): URL {
   const name = SIDECAR_ENV.upstream;
-  const v = raw(env, name) ?? SIDECAR_DEFAULTS.upstream;
+  const v = envText(env, name) ?? SIDECAR_DEFAULTS.upstream;
   let url: URL;
   try {
     url = new URL(v);
@@ -109,25 +87,19 @@ function plainPath(name: string, p: string): string {
 }
 
 function publicPaths(env: Env): ReadonlySet<string> {
-  const v = raw(env, SIDECAR_ENV.publicPaths);
-  return new Set(v === undefined ? SIDECAR_DEFAULTS.publicPaths : valueOf(SIDECAR_ENV.publicPaths, parsePublicPaths(v)));
+  return new Set(readSetting(env, SIDECAR_ENV.publicPaths, SIDECAR_DEFAULTS.publicPaths, parsePublicPaths));
 }
 
 function host(env: Env): string {
-  const v = raw(env, SIDECAR_ENV.host) ?? SIDECAR_DEFAULTS.host;
+  const v = envText(env, SIDECAR_ENV.host) ?? SIDECAR_DEFAULTS.host;
   const problem = hostProblem(v);
   if (problem !== undefined) throw new ConfigError(SIDECAR_ENV.host, problem);
   return v;
 }
 
-function forwardAuthorization(env: Env): boolean {
-  const v = raw(env, SIDECAR_ENV.forwardAuthorization);
-  return v === undefined ? SIDECAR_DEFAULTS.forwardAuthorization : valueOf(SIDECAR_ENV.forwardAuthorization, parseBoolean(v));
-}
-
 function realm(env: Env): string {
   const name = SIDECAR_ENV.realm;
-  const v = raw(env, name) ?? SIDECAR_DEFAULTS.realm;
+  const v = envText(env, name) ?? SIDECAR_DEFAULTS.realm;
   // Goes inside a quoted-string of WWW-Authenticate: printable ASCII, no quote or backslash.
   if (v.length > 128 || !/^[\x20-\x7e]+$/.test(v) || /["\\]/.test(v)) {
     throw new ConfigError(name, `must be 1-128 printable ASCII characters without '"' or '\\', got ${quoted(v)}`);
@@ -135,14 +107,9 @@ function realm(env: Env): string {
   return v;
 }
 
-function logLevel(env: Env): LogLevel {
-  const v = raw(env, SIDECAR_ENV.logLevel);
-  return v === undefined ? SIDECAR_DEFAULTS.logLevel : valueOf(SIDECAR_ENV.logLevel, parseLogLevel(v));
-}
-
 function tokensDir(env: Env): string {
   const name = SIDECAR_ENV.tokensDir;
-  const v = raw(env, name);
+  const v = envText(env, name);
   if (v === undefined) throw new ConfigError(name, 'is required: the directory holding one file per token');
   if (/[\u0000-\u001f]/.test(v)) throw new ConfigError(name, 'must not contain control characters');
   return path.resolve(v);
@@ -153,22 +120,22 @@ export function loadConfig(env: Env): SidecarConfig {
   const upstream = upstreamUrl(env);
   const cfg: SidecarConfig = {
     host: host(env),
-    port: integer(env, SIDECAR_ENV.port, SIDECAR_INTEGERS.port),
-    adminPort: integer(env, SIDECAR_ENV.adminPort, SIDECAR_INTEGERS.adminPort),
+    port: readInteger(env, SIDECAR_ENV.port, SIDECAR_INTEGERS.port),
+    adminPort: readInteger(env, SIDECAR_ENV.adminPort, SIDECAR_INTEGERS.adminPort),
     upstream,
     upstreamAddress: upstreamAddressOf(upstream),
     tokensDir: tokensDir(env),
     publicPaths: publicPaths(env),
-    upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, raw(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
-    upstreamTimeoutMs: integer(env, SIDECAR_ENV.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs),
-    upstreamIdleTimeoutMs: integer(env, SIDECAR_ENV.upstreamIdleTimeoutMs, SIDECAR_INTEGERS.upstreamIdleTimeoutMs),
-    headersTimeoutMs: integer(env, SIDECAR_ENV.headersTimeoutMs, SIDECAR_INTEGERS.headersTimeoutMs),
-    drainDelayMs: integer(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs),
-    shutdownTimeoutMs: integer(env, SIDECAR_ENV.shutdownTimeoutMs, SIDECAR_INTEGERS.shutdownTimeoutMs),
-    forwardAuthorization: forwardAuthorization(env),
+    upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, envText(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
+    upstreamTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs),
+    upstreamIdleTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamIdleTimeoutMs, SIDECAR_INTEGERS.upstreamIdleTimeoutMs),
+    headersTimeoutMs: readInteger(env, SIDECAR_ENV.headersTimeoutMs, SIDECAR_INTEGERS.headersTimeoutMs),
+    drainDelayMs: readInteger(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs),
+    shutdownTimeoutMs: readInteger(env, SIDECAR_ENV.shutdownTimeoutMs, SIDECAR_INTEGERS.shutdownTimeoutMs),
+    forwardAuthorization: readSetting(env, SIDECAR_ENV.forwardAuthorization, SIDECAR_DEFAULTS.forwardAuthorization, parseBoolean),
     realm: realm(env),
-    tokensPollIntervalMs: integer(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
-    logLevel: logLevel(env),
+    tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
+    logLevel: readSetting(env, SIDECAR_ENV.logLevel, SIDECAR_DEFAULTS.logLevel, parseLogLevel),
   };
   if (cfg.port !== 0 && cfg.port === cfg.adminPort) {
     throw new ConfigError(SIDECAR_ENV.adminPort, `must differ from ${SIDECAR_ENV.port} (${cfg.port})`);
