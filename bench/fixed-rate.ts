@@ -5,7 +5,7 @@
  * so the fixed-rate measurement uses this small generator. It is open-loop: requests
  * go out on schedule whatever is still outstanding, so a slow server cannot slow the
  * load down. Latency runs from the send to the end of the response; the timer's own
- * lateness (about 1 ms) is the generator's, not the server's, and is left out.
+ * lateness is the generator's, not the server's, and is left out.
  *
  * Usage: node fixed-rate.js <url> <rate/s> <seconds> [header: value]...
  * Prints one JSON line: { sent, ok, errors, non2xx, p50Us, p90Us, p99Us, maxUs }.

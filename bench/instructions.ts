@@ -1,7 +1,7 @@
 /**
  * `npm run bench:instructions`: user-space instructions per request, counted by callgrind, and
  * syscalls per request, counted by strace, for the floor proxy and the sidecar over one fixed load.
- * CPU time on a small VM swings too much to settle 10% questions; these counts repeat within a
+ * CPU time on a small VM swings too much to settle small differences; these counts repeat within a
  * fraction of a percent (bench/results/ records the runs).
  *
  * Method, per proxy: start it under `valgrind --tool=callgrind --instr-atstart=no` in front of the

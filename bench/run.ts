@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   const good = { authorization: `Bearer ${token}` };
   const bad = { authorization: `Bearer ${crypto.randomBytes(32).toString('hex')}` };
   const quiet = { discardOutputAfterStart: true };
-  // Access logs go to files: a reader of 1 MB/s of log lines on either core would skew the run.
+  // Access logs go to files: a reader of a line per request on either core would skew the run.
   const logsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-logs-'));
   const logFile = (name: string) => ({ stdoutFile: path.join(logsDir, `${name}.log`) });
 

@@ -66,6 +66,7 @@ export const SIDECAR_INTEGERS = {
   /** Slowloris cut-off. */
   headersTimeoutMs: { min: 1, max: TEN_MINUTES_MS, default: 10_000 },
   drainDelayMs: DRAIN_DELAY,
+  /** The default holds for the default drain and timeout; the sidecar stretches it to fit its own (standaloneTimingBudget). */
   shutdownTimeoutMs: { min: 1, max: LONGEST_SHUTDOWN_MS, default: DEFAULT_TIMING_BUDGET.sidecarShutdownTimeoutMs },
   /** Re-read interval of the tokens directory, in case a change event is missed. */
   tokensPollIntervalMs: { min: 50, max: HOUR_MS, default: 2_000 },
@@ -171,17 +172,23 @@ export function parsePublicPaths(text: string): Parsed<readonly string[]> {
  */
 export function hostProblem(value: string): string | undefined {
   const hostName = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(value);
-  const ipv6 = value.includes(':') && /^[0-9A-Fa-f:.]{2,45}$/.test(value);
+  // An IPv6 literal, with an optional zone (fe80::1%eth0).
+  const ipv6 = value.includes(':') && /^[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,15})?$/.test(value);
   return hostName || ipv6 ? undefined : `must be an IP address or host name, got ${quoted(value)}`;
 }
 
 /** The credential grammar: RFC 6750 b64token. Token files and Authorization headers obey it. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/** The main container as the sidecar's upstream: over the pod's loopback. */
+export function encodeUpstream(mainPort: number): string {
+  return `http://${ADDRESSES.loopback}:${mainPort}`;
+}
+
 /** Non-numeric defaults of apps/sidecar, keyed like SIDECAR_ENV. */
 export const SIDECAR_DEFAULTS = {
   host: ADDRESSES.all,
-  upstream: `http://${ADDRESSES.loopback}:${DEFAULT_PORTS.main}`,
+  upstream: encodeUpstream(DEFAULT_PORTS.main),
   upstreamHealthPath: HEALTH_PATHS.main,
   publicPaths: [] as readonly string[],
   forwardAuthorization: false,

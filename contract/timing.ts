@@ -51,3 +51,13 @@ export function timingBudget(inputs: TimingInputs): TimingBudget {
 
 /** The budget of the default inputs. */
 export const DEFAULT_TIMING_BUDGET = timingBudget(DEFAULT_TIMING_INPUTS);
+
+/**
+ * The budget of a sidecar whose env sets no shutdown bound (a run outside SidecarApp, which always
+ * sets one): the default pod timing, with the grace period stretched to fit its drain and timeout.
+ */
+export function standaloneTimingBudget(drainDelayMs: number, upstreamTimeoutMs: number): TimingBudget {
+  const inputs = { ...DEFAULT_TIMING_INPUTS, drainDelayMs, upstreamTimeoutMs };
+  const fitting = timingBudget(inputs).minTerminationGracePeriodSeconds;
+  return timingBudget({ ...inputs, terminationGracePeriodSeconds: Math.max(DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds, fitting) });
+}

@@ -8,7 +8,6 @@ import {
   DEFAULT_TIMING_INPUTS,
   GRACE_MARGIN_SECONDS,
   HEALTH_PATHS,
-  LOG_LEVELS,
   MAIN_ENV,
   MAIN_INTEGERS,
   NODE_OPTIONS_ENV,
@@ -22,6 +21,7 @@ import {
   encodeBoolean,
   encodeInteger,
   encodePublicPaths,
+  encodeUpstream,
   timingBudget,
 } from '../contract';
 import type { LogLevel, TimingBudget } from '../contract';
@@ -534,7 +534,7 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
   if (terminationGracePeriodSeconds < neededGrace) {
     check.fail(
       'terminationGracePeriodSeconds',
-      `(${terminationGracePeriodSeconds}) must be at least ${neededGrace}: preStopDelaySeconds + (drainDelayMs + upstreamTimeoutMs) / 1000 + ${GRACE_MARGIN_SECONDS}`,
+      `(${terminationGracePeriodSeconds}) must be at least ${neededGrace}: preStopDelaySeconds + (drainDelayMs + upstreamTimeoutMs) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`,
     );
   }
 
@@ -586,7 +586,7 @@ function resolve(props: SidecarAppProps, derivedName: string): ResolvedProps {
     allowUnauthenticatedMainPort,
     autoscaling,
     spreadsOverNodes: autoscaling !== undefined || replicas > 1,
-    logLevel: check.oneOf('logLevel', props.logLevel ?? DEFAULT_LOG_LEVEL, LOG_LEVELS),
+    logLevel: check.logLevel('logLevel', props.logLevel ?? DEFAULT_LOG_LEVEL),
     labels,
   };
 }
@@ -738,7 +738,7 @@ function sidecarContainer(config: ResolvedProps): Container {
         // All interfaces: the Service and the kubelet's probes come from outside the pod.
         [SIDECAR_ENV.host, ADDRESSES.all],
         [SIDECAR_ENV.adminPort, encodeInteger(config.adminPort)],
-        [SIDECAR_ENV.upstream, `http://${ADDRESSES.loopback}:${main.port}`],
+        [SIDECAR_ENV.upstream, encodeUpstream(main.port)],
         [SIDECAR_ENV.upstreamHealthPath, HEALTH_PATHS.main],
         [SIDECAR_ENV.tokensDir, TOKENS_MOUNT_PATH],
         [SIDECAR_ENV.drainDelayMs, encodeInteger(config.drainDelayMs)],

@@ -4,7 +4,8 @@
  * or, worse, a pod that never becomes ready.
  */
 
-import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, publicPathsProblem, quoted } from '../contract';
+import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, publicPathsProblem, quoted } from '../contract';
+import type { LogLevel } from '../contract';
 import type { IntegerRule } from '../contract';
 
 /** Thrown for an invalid SidecarApp prop. The message names the prop. */
@@ -139,6 +140,13 @@ export function label(prop: string, key: string, value: string): void {
     fail(prop, `has an invalid label key ${quoted(key)}`);
   }
   if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label ${quoted(key)}: ${quoted(value)}`);
+}
+
+/** A log level both apps accept: the contract's list. */
+export function logLevel(prop: string, value: string): LogLevel {
+  const problem = logLevelProblem(value);
+  if (problem !== undefined) fail(prop, problem);
+  return value as LogLevel;
 }
 
 /** Paths the sidecar lets through without a token: the contract's grammar. */

@@ -179,7 +179,7 @@ describe('sidecar loadConfig', () => {
       expect(upstreamAddressOf(new URL('http://main:81'))).toEqual({ hostname: 'main', port: 81, authority: 'main:81' });
     });
 
-    // BUG: URL elides the scheme's default port, so for an explicit :80 url.port is '' and
+    // Was a bug: URL elides the scheme's default port, so for an explicit :80 url.port is '' and
     // upstreamAddressOf gives port Number('') = 0 (and authority '127.0.0.1'). The loader accepts
     // http://127.0.0.1:80 (the port must be explicit, and 80 is one), so UpstreamAddress.port, "a
     // socket address", is 0. Today only http.request reads it, and it treats port 0 as its default 80,
@@ -213,16 +213,17 @@ describe('sidecar loadConfig', () => {
       expect([ok.drainDelayMs, ok.shutdownTimeoutMs]).toEqual([3_000, 3_001]);
     });
 
-    it('a drain longer than the default shutdown bound names the shutdown bound', () => {
-      const e = refusal(() => loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.drainDelayMs]: '33000' }), ConfigError);
-      expect(e.message).toBe('SIDECAR_SHUTDOWN_TIMEOUT_MS: must be longer than SIDECAR_DRAIN_DELAY_MS (33000 ms)');
-      expect(loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.drainDelayMs]: '32999' }).drainDelayMs).toBe(32_999);
+    it('without a shutdown bound, a long drain gets one that fits it (standalone timing budget)', () => {
+      // Grace stretched to preStop 5 + ceil((33000 + 15000) / 1000) + 5 = 58 s; bound = (58 - 5 - 2) s.
+      const cfg = loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.drainDelayMs]: '33000' });
+      expect([cfg.drainDelayMs, cfg.shutdownTimeoutMs]).toEqual([33_000, 51_000]);
+      // Short drains keep the default pod's bound: (40 - 5 - 2) s.
+      expect(loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.drainDelayMs]: '200' }).shutdownTimeoutMs).toBe(33_000);
     });
   });
 
-  // BUG: the health path rule (pathProblem) lets through characters above U+00FF, which Node's
-  // http client refuses in a request path (ERR_UNESCAPED_CHARACTERS). checkUpstream then throws on
-  // every /readyz, which answers 500 forever, instead of the loader naming the variable at start-up.
+  // Was a bug: the path rule let through characters Node's http client refuses in a request path
+  // (ERR_UNESCAPED_CHARACTERS), so /readyz answered 500 forever instead of start-up naming the variable.
   it('a health path the readiness check cannot send is refused at start-up', () => {
     expect(() => loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.upstreamHealthPath]: '/gesundheit\u20ac' })).toThrow(ConfigError);
   });

@@ -254,6 +254,7 @@ describe('hostProblem', () => {
     '::ffff:127.0.0.1',
     H253,
     'f:'.repeat(22) + 'f',
+    'fe80::1%eth0',
   ])('accepts %j', (value) => {
     expect(hostProblem(value)).toBeUndefined();
   });
@@ -265,7 +266,7 @@ describe('hostProblem', () => {
     expect(hostProblem('f:'.repeat(23))).toBe(`must be an IP address or host name, got ${quoted('f:'.repeat(23))}`);
   });
 
-  it.each(['', '-a', 'a-', '.a', 'a.', 'a_b', 'a b', 'a/b', 'http://127.0.0.1', '[::1]', ':', 'fe80::1%eth0', '127.0.0.1:80x', 'h\u00e9'])(
+  it.each(['', '-a', 'a-', '.a', 'a.', 'a_b', 'a b', 'a/b', 'http://127.0.0.1', '[::1]', ':', '127.0.0.1:80x', 'h\u00e9', 'fe80::1%', 'fe80::1%eth 0'])(
     'refuses %j',
     (value) => {
       expect(hostProblem(value)).toBe(`must be an IP address or host name, got ${quoted(value)}`);

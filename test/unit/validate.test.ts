@@ -146,7 +146,7 @@ describe('pinnedImage', () => {
   });
 });
 
-// BUG: with a digest, pinnedImage returns before it checks the tag, so a reference whose tag is
+// Was a bug: with a digest, pinnedImage returned before it checked the tag, so a reference whose tag is
 // malformed passes synth. The reference grammar (name[:tag][@digest], tag = [\w][\w.-]{0,127}) makes
 // the whole reference invalid, and the kubelet then refuses it (InvalidImageName): the pod that
 // never starts which these checks exist to prevent.
@@ -302,7 +302,7 @@ describe('integer, port, oneOf, publicPaths', () => {
   });
 });
 
-// BUG: the module promises "a one-line Error that names the prop", but these checks quote the
+// Was a bug: the module promises "a one-line Error that names the prop", but these checks quoted the
 // value raw ("${value}"), so a value with a line break gives a multi-line message (the contract's
 // quoted() escapes it). The refusal itself is right; only the message breaks the promise.
 describe('messages stay on one line whatever the value', () => {

@@ -10,8 +10,9 @@ import { requestFraming } from './framing';
 import type { FramingVerdict } from './framing';
 import type { RefusalStatus } from './refusals';
 
-/** Label of sidecar_client_errors_total: a request refused for its form, not its credential. */
-export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'too_many_headers' | 'headers_timeout' | 'bad_framing';
+/** Labels of sidecar_client_errors_total: a request refused for its form, not its credential (here or at parse time). */
+export const CLIENT_ERROR_REASONS = ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'bad_framing'] as const;
+export type ClientErrorReason = (typeof CLIENT_ERROR_REASONS)[number];
 
 export interface Refusal {
   readonly admitted: false;

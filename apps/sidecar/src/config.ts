@@ -17,6 +17,7 @@ import {
   quoted,
   readInteger,
   readSetting,
+  standaloneTimingBudget,
 } from '../../../contract';
 import type { Env, LogLevel } from '../../../contract';
 
@@ -118,6 +119,10 @@ function tokensDir(env: Env): string {
 /** Parse and validate the sidecar's environment. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): SidecarConfig {
   const upstream = upstreamUrl(env);
+  const upstreamTimeoutMs = readInteger(env, SIDECAR_ENV.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
+  const drainDelayMs = readInteger(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
+  // Unset only outside SidecarApp: then the bound follows this run's own drain and timeout.
+  const shutdownBound = { ...SIDECAR_INTEGERS.shutdownTimeoutMs, default: standaloneTimingBudget(drainDelayMs, upstreamTimeoutMs).sidecarShutdownTimeoutMs };
   const cfg: SidecarConfig = {
     host: host(env),
     port: readInteger(env, SIDECAR_ENV.port, SIDECAR_INTEGERS.port),
@@ -127,11 +132,11 @@ export function loadConfig(env: Env): SidecarConfig {
     tokensDir: tokensDir(env),
     publicPaths: publicPaths(env),
     upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, envText(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
-    upstreamTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs),
+    upstreamTimeoutMs,
     upstreamIdleTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamIdleTimeoutMs, SIDECAR_INTEGERS.upstreamIdleTimeoutMs),
     headersTimeoutMs: readInteger(env, SIDECAR_ENV.headersTimeoutMs, SIDECAR_INTEGERS.headersTimeoutMs),
-    drainDelayMs: readInteger(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs),
-    shutdownTimeoutMs: readInteger(env, SIDECAR_ENV.shutdownTimeoutMs, SIDECAR_INTEGERS.shutdownTimeoutMs),
+    drainDelayMs,
+    shutdownTimeoutMs: readInteger(env, SIDECAR_ENV.shutdownTimeoutMs, shutdownBound),
     forwardAuthorization: readSetting(env, SIDECAR_ENV.forwardAuthorization, SIDECAR_DEFAULTS.forwardAuthorization, parseBoolean),
     realm: realm(env),
     tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),

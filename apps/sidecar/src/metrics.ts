@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AUTH_FAILURE_REASONS } from './authenticate';
 import type { AuthFailureReason } from './authenticate';
+import { CLIENT_ERROR_REASONS } from './admission';
 import type { ClientErrorReason } from './admission';
 
 export interface SidecarMetrics {
@@ -71,7 +72,7 @@ export function createMetrics(): SidecarMetrics {
   });
 
   const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
-  for (const r of ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'bad_framing'] as const) clientErrors.labels(r);
+  for (const r of CLIENT_ERROR_REASONS) clientErrors.labels(r);
   for (const r of ['success', 'failure'] as const) reloads.labels(r);
   const requestChildren = new Map<string, Counter.Internal>();
 
