@@ -1,6 +1,6 @@
 import { App, AppProps, Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { SidecarApp } from './lib';
+import { SidecarApp } from 'cdk8s-sidecar-app';
 
 /** Environment variables that override the image references without editing code. */
 export const IMAGE_ENV = {

@@ -19,7 +19,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { entryOf, localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';

@@ -25,7 +25,7 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ADDRESSES, HEALTH_PATHS, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../contract';
+import { ADDRESSES, HEALTH_PATHS, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';

@@ -1,3 +1,7 @@
-// The k8s 1.28 L1 constructs. cdk8s-plus-28 ships the same generated code that
-// `cdk8s import k8s@1.28.0` writes; that command needs the internet, so we re-export.
-export * from 'cdk8s-plus-28/lib/imports/k8s';
+// The k8s 1.28 L1 constructs, as `cdk8s import k8s@1.28.0` would write them (that command needs the
+// internet). cdk8s-plus-28 exports the same generated types as `k8s` from its public entry, so
+// this module is that namespace: `import * as k8s from './imports/k8s'` or
+// `import { KubeConfigMap } from './imports/k8s'`, as with a generated import.
+import { k8s } from 'cdk8s-plus-28';
+
+export = k8s;

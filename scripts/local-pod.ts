@@ -6,7 +6,7 @@
 import { randomBytes } from 'crypto';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
-import { ADDRESSES, CONTAINER_NAMES } from '../contract';
+import { ADDRESSES, CONTAINER_NAMES } from '../lib/src/contract';
 import { buildApp } from '../main';
 import { assertChecksPass, findDeployment, findService, runSidecarAppPod, secretNamesOf, verifySidecarAppPod } from '../tools/pod';
 

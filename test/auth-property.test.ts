@@ -12,7 +12,7 @@ import * as net from 'net';
 import * as path from 'path';
 import fc from 'fast-check';
 import pino from 'pino';
-import { FORWARDED_HEADERS, SIDECAR_ENV } from '../contract';
+import { FORWARDED_HEADERS, SIDECAR_ENV } from '../lib/src/contract';
 import { createAuthenticator } from '../apps/sidecar/src/authenticate';
 import type { Authenticator } from '../apps/sidecar/src/authenticate';
 import { TokenStore } from '../apps/sidecar/src/tokens';

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
-import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
 

@@ -5,7 +5,7 @@
  * loader in-process (fast); one value per variable also goes through the compiled process.
  */
 import * as net from 'net';
-import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { MAIN_ENV, SIDECAR_ENV } from '../lib/src/contract';
 import { loadConfig as loadMainConfig } from '../apps/main/src/config';
 import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
 import { AppName, runToExit, startApp } from './support/apps';

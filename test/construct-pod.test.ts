@@ -9,8 +9,8 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Testing } from 'cdk8s';
-import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
-import { SidecarApp, SidecarAppProps } from '../lib';
+import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
+import { SidecarApp, SidecarAppProps } from '../lib/src';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

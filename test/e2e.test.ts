@@ -11,7 +11,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
-import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
+import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
 import { buildApp } from '../main';
 import { assertChecksPass, Deployment, findDeployment, findService, httpGet, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
 import { REPO_ROOT } from '../tools/repo-root';

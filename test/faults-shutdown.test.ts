@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { MAIN_ENV, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, sleep, tempDir } from './support/http';
 

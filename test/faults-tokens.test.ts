@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, request, sleep, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';

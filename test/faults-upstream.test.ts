@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo, Socket } from 'net';
 import * as path from 'path';
-import { HEALTH_PATHS, MAIN_ENV, SIDECAR_ENV } from '../contract';
+import { HEALTH_PATHS, MAIN_ENV, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, eventually, request, sleep, tempDir } from './support/http';
 

@@ -3,7 +3,7 @@
  * The sidecar runs as a real process in front of a raw recording upstream that parses the way a
  * naive backend would; every case asserts what reached the upstream, byte for byte where it matters.
  */
-import { SIDECAR_ENV } from '../contract';
+import { SIDECAR_ENV } from '../lib/src/contract';
 import type { RunningApp } from './support/apps';
 import { sleep } from './support/http';
 import { RawConnection, chunked } from './support/raw-client';

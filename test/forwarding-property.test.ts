@@ -10,7 +10,7 @@
  * WebSocket upgrades answered 101 or refused.
  */
 import fc from 'fast-check';
-import { SIDECAR_ENV } from '../contract';
+import { SIDECAR_ENV } from '../lib/src/contract';
 import type { RunningApp } from './support/apps';
 import { sleep } from './support/http';
 import { RawConnection, RawResponse } from './support/raw-client';

@@ -1,7 +1,7 @@
 /** apps/main as a real child process on 127.0.0.1 with ephemeral ports. */
 import * as http from 'http';
 import * as net from 'net';
-import { FORWARDED_HEADERS, HEALTH_PATHS, MAIN_ENV, MAIN_INTEGERS, SIDECAR_INTEGERS } from '../contract';
+import { FORWARDED_HEADERS, HEALTH_PATHS, MAIN_ENV, MAIN_INTEGERS, SIDECAR_INTEGERS } from '../lib/src/contract';
 import { RunningApp, runToExit, startApp } from './support/apps';
 
 interface Reply {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ADDRESSES } from '../contract';
+import { ADDRESSES } from '../lib/src/contract';
 import { OutputLines } from '../tools/log-lines';
 import {
   Container,

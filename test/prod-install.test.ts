@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import * as http from 'http';
-import { DEFAULT_PORTS, MAIN_ENV, NODE_OPTIONS_ENV, RUN_AS } from '../contract';
+import { DEFAULT_PORTS, MAIN_ENV, NODE_OPTIONS_ENV, RUN_AS } from '../lib/src/contract';
 import { AppName, REPO_ROOT, RunningApp, entryOf, startApp, localSidecarEnv } from './support/apps';
 
 const execFileAsync = promisify(execFile);
@@ -72,7 +72,7 @@ describe.each(APPS)('apps/%s packaging', (app) => {
     expect(runtime.length).toBeGreaterThan(1);
     expect(runtime).toContain(`COPY apps/${app}/package.json apps/${app}/package-lock.json ./`);
     expect(runtime.some((l) => /^RUN npm ci --omit=dev\b/.test(l))).toBe(true);
-    expect(runtime).toContain('COPY --from=build /src/build/contract/ build/contract/');
+    expect(runtime).toContain('COPY --from=build /src/build/lib/src/contract/ build/lib/src/contract/');
     expect(runtime).toContain(`COPY --from=build /src/build/apps/${app}/src/ build/apps/${app}/src/`);
     expect(RUN_AS.user).toBeGreaterThanOrEqual(10_000);
     expect(runtime).toContain(`USER ${RUN_AS.user}:${RUN_AS.group}`);
@@ -128,7 +128,7 @@ describe('production install of each app', () => {
     for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(REPO_ROOT, 'apps', app, f), path.join(dir, f));
     // Offline from the npm cache that the repo's own `npm ci` filled: the lockfiles pin the same versions.
     await execFileAsync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, timeout: 90_000 });
-    for (const sub of ['build/contract', `build/apps/${app}/src`]) {
+    for (const sub of ['build/lib/src/contract', `build/apps/${app}/src`]) {
       if (!fs.existsSync(path.join(REPO_ROOT, sub))) throw new Error(`${sub} is missing: run \`npm run build\` first`);
       fs.cpSync(path.join(REPO_ROOT, sub), path.join(dir, sub), { recursive: true });
     }

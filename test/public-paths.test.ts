@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { FORWARDED_HEADERS, SIDECAR_ENV } from '../contract';
+import { FORWARDED_HEADERS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { rawHeader, rawRequest, rawStatus, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { FORWARDED_HEADERS } from '../contract';
+import { FORWARDED_HEADERS } from '../lib/src/contract';
 import { RunningApp, localSidecarEnv, startApp } from './support/apps';
 import { rawRequest, tempDir } from './support/http';
 import { RecordingUpstream, startRecordingUpstream } from './support/recording-upstream';

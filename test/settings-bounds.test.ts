@@ -18,12 +18,13 @@ import {
   parseBoolean,
   parsePublicPaths,
   timingBudget,
-} from '../contract';
-import type { IntegerRule } from '../contract';
+} from '../lib/src/contract';
+import type { IntegerRule } from '../lib/src/contract';
 import { loadConfig as loadMainConfig } from '../apps/main/src/config';
 import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
-import { SidecarApp, SidecarAppPropError } from '../lib';
-import type { SidecarAppProps } from '../lib';
+import { SidecarApp } from '../lib/src';
+import { SidecarAppPropError } from '../lib/src/validate';
+import type { SidecarAppProps } from '../lib/src';
 
 type Env = Record<string, string>;
 

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Chart, Testing } from 'cdk8s';
+import { Chart, Size, Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -9,8 +10,8 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
-import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../contract';
-import { SidecarApp, SidecarAppProps } from '../lib';
+import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
+import { LogLevel, SidecarApp, SidecarAppProps } from '../lib/src';
 import { buildApp, CHART_NAME, IMAGE_CONTEXT, IMAGE_ENV, SidecarAppChart } from '../main';
 
 // Synthesized manifests are plain JSON; `any` keeps the assertions readable.
@@ -25,6 +26,20 @@ function synthApp(props: SidecarAppProps = {}, id = 'api'): Manifest[] {
   const chart = Testing.chart();
   new SidecarApp(chart, id, props);
   return Testing.synth(chart);
+}
+
+/** The two NetworkPolicies: the guard (named like the app) and the open-ports one. */
+function policies(manifests: Manifest[]): { guard: Manifest; open: Manifest } {
+  const found = manifests.filter((m) => m.kind === 'NetworkPolicy');
+  expect(found).toHaveLength(2);
+  const open = found.find((p) => p.metadata.name.endsWith('-open-ports'));
+  const guard = found.find((p) => !p.metadata.name.endsWith('-open-ports'));
+  return { guard, open };
+}
+
+/** Every ingress rule of every NetworkPolicy: NetworkPolicies add up. */
+function ingressRules(manifests: Manifest[]): Manifest[] {
+  return manifests.filter((m) => m.kind === 'NetworkPolicy').flatMap((p) => p.spec.ingress ?? []);
 }
 
 function only(manifests: Manifest[], kind: string): Manifest {
@@ -75,7 +90,7 @@ describe('default chart (main.ts)', () => {
   const manifests = synthMain();
   const deployment = only(manifests, 'Deployment');
   const service = only(manifests, 'Service');
-  const policy = only(manifests, 'NetworkPolicy');
+  const { guard, open } = policies(manifests);
   const main = container(manifests, CONTAINER_NAMES.main);
   const sidecar = container(manifests, CONTAINER_NAMES.sidecar);
 
@@ -83,8 +98,8 @@ describe('default chart (main.ts)', () => {
     expect(manifests).toMatchSnapshot();
   });
 
-  test('synthesizes exactly a Deployment, a Service and a NetworkPolicy', () => {
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+  test('synthesizes exactly a Deployment, a Service and the two NetworkPolicies', () => {
+    expect(manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'NetworkPolicy', 'Service']);
   });
 
   test('the Deployment has exactly two containers: main on 8080 and sidecar on 8081', () => {
@@ -103,7 +118,7 @@ describe('default chart (main.ts)', () => {
   });
 
   test('names are readable and stable, without hash suffixes', () => {
-    for (const m of manifests) expect(m.metadata.name).toBe('sidecar-app');
+    for (const m of manifests) expect(m.metadata.name).toBe(m === open ? 'sidecar-app-open-ports' : 'sidecar-app');
   });
 
   test('the Service has two ports, 8080 and 8081, whose targets are declared container ports', () => {
@@ -136,7 +151,7 @@ describe('default chart (main.ts)', () => {
     );
     expect(selects(service.spec.selector, podLabels)).toBe(true);
     expect(selects(deployment.spec.selector.matchLabels, podLabels)).toBe(true);
-    expect(selects(policy.spec.podSelector.matchLabels, podLabels)).toBe(true);
+    for (const policy of [guard, open]) expect(selects(policy.spec.podSelector.matchLabels, podLabels)).toBe(true);
     expect(service.spec.selector['app.kubernetes.io/instance']).toBe('sidecar-app');
   });
 
@@ -227,9 +242,14 @@ describe('default chart (main.ts)', () => {
     expect(json).not.toMatch(/[A-Fa-f0-9]{32}|Bearer /);
   });
 
-  test('the NetworkPolicy admits the sidecar port from anywhere and the main and admin ports from no one', () => {
-    expect(policy.spec.policyTypes).toEqual(['Ingress']);
-    const rules: Manifest[] = policy.spec.ingress;
+  test('the NetworkPolicies admit the sidecar port from anywhere and the main and admin ports from no one', () => {
+    for (const policy of [guard, open]) {
+      expect(policy.spec.policyTypes).toEqual(['Ingress']);
+      expect(policy.spec.podSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+    }
+    // The guard isolates the pods and admits no one by default.
+    expect(guard.spec.ingress).toBeUndefined();
+    const rules: Manifest[] = ingressRules(manifests);
     const admitted = (port: number) => rules.filter((r) => r.ports.some((p: Manifest) => p.port === port));
     expect(admitted(8081)).toEqual([{ ports: [{ port: 8081, protocol: 'TCP' }] }]);
     expect(admitted(8080)).toEqual([]);
@@ -293,7 +313,7 @@ describe('main.ts image overrides', () => {
       buildApp({ outdir, env: {} }).synth();
       const file = path.join(outdir, `${CHART_NAME}.k8s.yaml`);
       const kinds = parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS().kind);
-      expect(kinds).toEqual(['Deployment', 'Service', 'NetworkPolicy']);
+      expect(kinds).toEqual(['Deployment', 'Service', 'NetworkPolicy', 'NetworkPolicy']);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
@@ -344,18 +364,18 @@ describe('SidecarApp props', () => {
     expect(envOf(sidecar)[SIDECAR_ENV.adminPort]).toBe('9100');
     expect(sidecar.readinessProbe.httpGet.port).toBe(9100);
     expect(main.livenessProbe.httpGet.port).toBe(3000);
-    expect(only(manifests, 'NetworkPolicy').spec.ingress).toEqual([{ ports: [{ port: 4000, protocol: 'TCP' }] }]);
+    expect(ingressRules(manifests)).toEqual([{ ports: [{ port: 4000, protocol: 'TCP' }] }]);
   });
 
   test('per-container image, env, resources and args; sidecar behaviour props reach its env', () => {
     const manifests = synthApp({
-      imagePullPolicy: 'Always',
-      main: { image: 'acme/orders@sha256:' + 'a'.repeat(64), env: { FEATURE_X: 'on' }, args: ['--verbose'], resources: { limits: { memory: '512Mi' } } },
-      sidecar: { image: 'acme/auth:3.1.4', env: { SIDECAR_REALM: 'orders' }, resources: { requests: { cpu: '25m' } } },
+      imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
+      main: { image: 'acme/orders@sha256:' + 'a'.repeat(64), env: { FEATURE_X: 'on' }, args: ['--verbose'], resources: { memory: { limit: Size.mebibytes(512) } } },
+      sidecar: { image: 'acme/auth:3.1.4', env: { SIDECAR_REALM: 'orders' }, resources: { cpu: { request: kplus.Cpu.millis(25) } } },
       publicPaths: ['/healthz', '/version'],
       forwardAuthorization: true,
       tokenSecretName: 'orders-api-tokens',
-      logLevel: 'debug',
+      logLevel: LogLevel.DEBUG,
       labels: { team: 'payments', 'app.kubernetes.io/part-of': 'shop' },
     });
     const main = container(manifests, 'main');
@@ -385,15 +405,31 @@ describe('SidecarApp props', () => {
     expect(env).not.toHaveProperty(SIDECAR_ENV.forwardAuthorization);
   });
 
-  test('the NetworkPolicy admits the main and admin ports from the named peers only', () => {
-    const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
-    const gateway = { podSelector: { matchLabels: { app: 'gateway' } } };
-    const rules = only(synthApp({ mainPortAllowedFrom: [gateway], adminPortAllowedFrom: [monitoring] }), 'NetworkPolicy').spec.ingress;
-    expect(rules).toEqual([
+  test('the NetworkPolicies admit the main and admin ports from the named cdk8s-plus peers only', () => {
+    const chart = Testing.chart();
+    const gateway = kplus.Pods.select(chart, 'gateway', { labels: { app: 'gateway' } });
+    const monitoring = kplus.Namespaces.select(chart, 'monitoring', { names: ['monitoring'] });
+    const app = new SidecarApp(chart, 'api', { mainPortAllowedFrom: [gateway], adminPortAllowedFrom: [monitoring] });
+    // Later additions go to the same policy.
+    app.allowAdminFrom(kplus.NetworkPolicyIpBlock.ipv4(chart, 'office', '10.0.0.0/8'));
+    const manifests = Testing.synth(chart);
+    expect(ingressRules(manifests)).toEqual([
+      { from: [{ podSelector: { matchLabels: { app: 'gateway' } } }], ports: [{ port: 8080, protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: {} }], ports: [{ port: DEFAULT_PORTS.admin, protocol: 'TCP' }] },
+      { from: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: DEFAULT_PORTS.admin, protocol: 'TCP' }] },
       { ports: [{ port: 8081, protocol: 'TCP' }] },
-      { from: [gateway], ports: [{ port: 8080, protocol: 'TCP' }] },
-      { from: [monitoring], ports: [{ port: DEFAULT_PORTS.admin, protocol: 'TCP' }] },
     ]);
+  });
+
+  test('allowAdminFrom and allowMainFrom need the NetworkPolicy', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const chart = Testing.chart();
+      const app = new SidecarApp(chart, 'api', { networkPolicy: false, allowUnauthenticatedMainPort: true });
+      expect(() => app.allowAdminFrom(kplus.Pods.all(chart, 'all'))).toThrow(/SidecarApp api: allowAdminFrom needs the NetworkPolicy/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   test('turning the NetworkPolicy off needs allowUnauthenticatedMainPort, and then warns', () => {
@@ -412,7 +448,7 @@ describe('SidecarApp props', () => {
   test('allowUnauthenticatedMainPort with the NetworkPolicy opens the main port to all, with a warning', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
-      const rules = only(synthApp({ allowUnauthenticatedMainPort: true }), 'NetworkPolicy').spec.ingress;
+      const rules = ingressRules(synthApp({ allowUnauthenticatedMainPort: true }));
       expect(rules).toContainEqual({ ports: [{ port: 8080, protocol: 'TCP' }] });
       expect(warn).toHaveBeenCalledTimes(1);
     } finally {
@@ -454,15 +490,30 @@ describe('SidecarApp props', () => {
       minReplicas: 2,
       maxReplicas: 6,
       metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
+      // Kubernetes's own defaults, spelled out, instead of the slower ones cdk8s-plus would add.
+      behavior: {
+        scaleUp: {
+          stabilizationWindowSeconds: 0,
+          selectPolicy: 'Max',
+          policies: [
+            { type: 'Percent', value: 100, periodSeconds: 15 },
+            { type: 'Pods', value: 4, periodSeconds: 15 },
+          ],
+        },
+        scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+      },
     });
     expect(only(manifests, 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
   });
 
   test('every object of a fully featured app validates against the Kubernetes schema', () => {
-    const manifests = [
-      ...synthApp({ replicas: 3, mainPortAllowedFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }], adminPortAllowedFrom: [{ podSelector: {} }] }),
-      ...synthApp({ autoscaling: { minReplicas: 1, maxReplicas: 4 }, publicPaths: ['/ping'], forwardAuthorization: true }),
-    ];
+    const chart = Testing.chart();
+    new SidecarApp(chart, 'api', {
+      replicas: 3,
+      mainPortAllowedFrom: [kplus.NetworkPolicyIpBlock.ipv4(chart, 'net', '10.0.0.0/8')],
+      adminPortAllowedFrom: [kplus.Pods.all(chart, 'all')],
+    });
+    const manifests = [...Testing.synth(chart), ...synthApp({ autoscaling: { minReplicas: 1, maxReplicas: 4 }, publicPaths: ['/ping'], forwardAuthorization: true })];
     expect(new Set(manifests.map((m) => m.kind))).toEqual(new Set(['Deployment', 'Service', 'NetworkPolicy', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']));
     for (const m of manifests) expect(() => validateAgainstSchema(m)).not.toThrow();
   });
@@ -487,7 +538,7 @@ describe('reuse', () => {
     }
     for (const policy of manifests.filter((m) => m.kind === 'NetworkPolicy')) {
       const selected = deployments.filter((d) => selects(policy.spec.podSelector.matchLabels, d.spec.template.metadata.labels));
-      expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name]);
+      expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name.replace(/-open-ports$/, '')]);
     }
   });
 
@@ -558,14 +609,13 @@ describe('invalid props fail at synth with a message naming the prop', () => {
     ['negative preStop', { preStopDelaySeconds: -1 }, /preStopDelaySeconds must be an integer in 0\.\./],
     ['zero upstream timeout', { upstreamTimeoutMs: 0 }, /upstreamTimeoutMs must be an integer in 1\.\./],
     ['NetworkPolicy off without the opt-in', { networkPolicy: false }, /networkPolicy is false.*allowUnauthenticatedMainPort/],
-    ['empty NetworkPolicy peer', { mainPortAllowedFrom: [{}] }, /mainPortAllowedFrom\[0\] must set podSelector, namespaceSelector or ipBlock/],
-    ['ipBlock mixed with a selector', { adminPortAllowedFrom: [{ ipBlock: { cidr: '10.0.0.0/8' }, podSelector: {} }] }, /adminPortAllowedFrom\[0\] must not combine ipBlock/],
     ['env overriding the contract', { sidecar: { env: { SIDECAR_UPSTREAM: 'http://evil:80' } } }, /sidecar\.env must not set SIDECAR_UPSTREAM/],
     ['env bypassing a checked prop', { sidecar: { env: { SIDECAR_PUBLIC_PATHS: '/' } } }, /sidecar\.env must not set SIDECAR_PUBLIC_PATHS/],
     ['env overriding the main contract', { main: { env: { MAIN_PORT: '1' } } }, /main\.env must not set MAIN_PORT/],
     ['env with an invalid name', { main: { env: { 'MY-VAR': 'x' } } }, /main\.env has an invalid variable name "MY-VAR"/],
-    ['bad quantity', { sidecar: { resources: { limits: { cpu: 'lots' } } } }, /sidecar\.resources\.limits\.cpu must be a Kubernetes quantity/],
-    ['request above limit', { main: { resources: { requests: { memory: '1Gi' } } } }, /main\.resources\.requests\.memory \(1Gi\) must not exceed main\.resources\.limits\.memory \(256Mi\)/],
+    ['bad quantity', { sidecar: { resources: { cpu: { limit: kplus.Cpu.millis(Number.NaN) } } } }, /sidecar\.resources\.cpu\.limit must be a Kubernetes quantity/],
+    ['request above limit', { main: { resources: { memory: { request: Size.gibibytes(1) } } } }, /main\.resources\.memory\.request \(1Gi\) must not exceed main\.resources\.memory\.limit \(256Mi\)/],
+    ['CPU request above limit', { main: { resources: { cpu: { request: kplus.Cpu.units(1) } } } }, /main\.resources\.cpu\.request \(1\) must not exceed main\.resources\.cpu\.limit \(500m\)/],
     ['token Secret name invalid', { tokenSecretName: 'Tokens!' }, /tokenSecretName must be a DNS subdomain/],
     ['bad pull policy', { imagePullPolicy: 'Sometimes' as never }, /imagePullPolicy must be one of Always, IfNotPresent, Never/],
     ['bad log level', { logLevel: 'loud' as never }, /logLevel must be one of/],

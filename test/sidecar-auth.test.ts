@@ -7,7 +7,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 import WebSocket from 'ws';
-import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { eventually, rawHeader, rawRequest, rawStatus, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';

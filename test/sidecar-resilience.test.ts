@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import WebSocket from 'ws';
-import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, eventually, rawRequest, rawStatus, request, sleep, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';

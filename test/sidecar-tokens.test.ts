@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { HEALTH_PATHS, SIDECAR_ENV } from '../contract';
+import { HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, runToExit, startApp, localSidecarEnv } from './support/apps';
 import { eventually, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';

@@ -3,7 +3,7 @@
  * a sidecar needs to run on this machine.
  */
 import * as path from 'path';
-import { ADDRESSES, CONTAINER_NAMES, ContainerName, SIDECAR_ENV } from '../contract';
+import { ADDRESSES, CONTAINER_NAMES, ContainerName, SIDECAR_ENV } from '../lib/src/contract';
 import { REPO_ROOT } from './repo-root';
 
 /** An app under apps/; each is the container of the same name in the pod. */

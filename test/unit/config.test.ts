@@ -4,7 +4,7 @@
  */
 import * as http from 'http';
 import * as path from 'path';
-import { MAIN_ENV, SIDECAR_ENV } from '../../contract';
+import { MAIN_ENV, SIDECAR_ENV } from '../../lib/src/contract';
 import { ConfigError as MainConfigError, loadConfig as loadMainConfig } from '../../apps/main/src/config';
 import { ConfigError, loadConfig as loadSidecarConfig, upstreamAddressOf } from '../../apps/sidecar/src/config';
 import type { SidecarConfig } from '../../apps/sidecar/src/config';

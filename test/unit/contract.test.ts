@@ -38,8 +38,8 @@ import {
   publicPathsProblem,
   quoted,
   timingBudget,
-} from '../../contract';
-import type { IntegerRule } from '../../contract';
+} from '../../lib/src/contract';
+import type { IntegerRule } from '../../lib/src/contract';
 
 const RULE: IntegerRule = { min: 1, max: 10, default: 5 };
 

@@ -7,7 +7,7 @@
 import * as http from 'http';
 import * as net from 'net';
 import type { AddressInfo } from 'net';
-import { FORWARDED_HEADERS } from '../../contract';
+import { FORWARDED_HEADERS } from '../../lib/src/contract';
 import { contextOf } from '../../apps/sidecar/src/context';
 import { requestFraming } from '../../apps/sidecar/src/framing';
 import type { BodyFraming } from '../../apps/sidecar/src/framing';

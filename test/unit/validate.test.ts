@@ -2,7 +2,7 @@
  * In-process unit tests of lib/validate.ts (issue 9 §3): the synth-time prop checks. Every refusal
  * is a SidecarAppPropError whose `prop` and one-line message name the prop.
  */
-import { SIDECAR_INTEGERS, quoted } from '../../contract';
+import { SIDECAR_INTEGERS, quoted } from '../../lib/src/contract';
 import {
   SidecarAppPropError,
   containerPortName,
@@ -18,7 +18,7 @@ import {
   quantity,
   resourceName,
   servicePortName,
-} from '../../lib/validate';
+} from '../../lib/src/validate';
 
 const PROP = 'some.prop';
 

@@ -3,7 +3,7 @@
  * paths under a mount rewritten to the local folder the container's filesystem would show there.
  */
 import * as os from 'os';
-import { ADDRESSES } from '../../contract';
+import { ADDRESSES } from '../../lib/src/contract';
 import { Container, Deployment, EnvVar, PodSpecError } from './manifest';
 import { LocalMount } from './volumes';
 

@@ -3,7 +3,7 @@
  */
 import * as http from 'http';
 import * as net from 'net';
-import { ADDRESSES } from '../../contract';
+import { ADDRESSES } from '../../lib/src/contract';
 import { Container, ContainerPort, Probe, PodSpecError } from './manifest';
 
 /** A probe's or targetPort's port: a number, or a port name the container declares. */

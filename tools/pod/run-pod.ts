@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ADDRESSES } from '../../contract';
+import { ADDRESSES } from '../../lib/src/contract';
 import { APP_NAMES, entryOf, isAppName } from '../apps';
 import { ExitStatus, LaunchedApp, spawnApp } from '../launcher';
 import { REPO_ROOT } from '../repo-root';

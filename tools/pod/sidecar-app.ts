@@ -3,7 +3,7 @@
  * (the contract), that the apps bind the loopback here, and that a request through the Service's
  * sidecar port needs the token.
  */
-import { ADDRESSES, CONTAINER_ENV, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV } from '../../contract';
+import { ADDRESSES, CONTAINER_ENV, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV } from '../../lib/src/contract';
 import { isAppName } from '../apps';
 import { checkPod, PodCheck } from './checks';
 import { Deployment, Service } from './manifest';

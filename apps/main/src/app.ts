@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'http';
 import express, { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { FORWARDED_HEADERS, HEALTH_PATHS } from '../../../contract';
+import { FORWARDED_HEADERS, HEALTH_PATHS } from '../../../lib/src/contract';
 
 export const WELCOME_TEXT = 'Welcome to the Main Service!';
 

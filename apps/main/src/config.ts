@@ -1,5 +1,5 @@
-import { ConfigError, MAIN_DEFAULTS, MAIN_ENV, MAIN_INTEGERS, envText, hostProblem, parseLogLevel, readInteger, readSetting } from '../../../contract';
-import type { Env, LogLevel } from '../../../contract';
+import { ConfigError, MAIN_DEFAULTS, MAIN_ENV, MAIN_INTEGERS, envText, hostProblem, parseLogLevel, readInteger, readSetting } from '../../../lib/src/contract';
+import type { Env, LogLevel } from '../../../lib/src/contract';
 
 export { ConfigError };
 

@@ -1,7 +1,7 @@
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { Logger } from 'pino';
-import { MAIN_ENV } from '../../../contract';
+import { MAIN_ENV } from '../../../lib/src/contract';
 import { createApp, Lifecycle } from './app';
 import { ConfigError, MainConfig } from './config';
 

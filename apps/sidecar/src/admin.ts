@@ -4,7 +4,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
-import { HEALTH_PATHS } from '../../../contract';
+import { HEALTH_PATHS } from '../../../lib/src/contract';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';

@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'crypto';
 import type { IncomingMessage } from 'http';
-import { TOKEN_PATTERN } from '../../../contract';
+import { TOKEN_PATTERN } from '../../../lib/src/contract';
 import type { TokenSet } from './tokens';
 
 /** Why a request was refused with 401; also the `reason` label of sidecar_auth_failures_total. */

@@ -18,8 +18,8 @@ import {
   readInteger,
   readSetting,
   standaloneTimingBudget,
-} from '../../../contract';
-import type { Env, LogLevel } from '../../../contract';
+} from '../../../lib/src/contract';
+import type { Env, LogLevel } from '../../../lib/src/contract';
 
 export interface SidecarConfig {
   readonly host: string;

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'crypto';
 import type { ClientRequest, IncomingMessage } from 'http';
-import { FORWARDED_HEADERS } from '../../../contract';
+import { FORWARDED_HEADERS } from '../../../lib/src/contract';
 import type { BodyFraming } from './framing';
 
 export interface RequestContext {

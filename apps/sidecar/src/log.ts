@@ -3,7 +3,7 @@
  * flushLogs() must run before process.exit.
  */
 import pino from 'pino';
-import type { LogLevel } from '../../../contract';
+import type { LogLevel } from '../../../lib/src/contract';
 
 export type Logger = pino.Logger;
 

@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'http';
 import type { Duplex } from 'stream';
-import { FORWARDED_HEADERS } from '../../../contract';
+import { FORWARDED_HEADERS } from '../../../lib/src/contract';
 
 const STATUS_TEXT = {
   400: 'Bad Request',

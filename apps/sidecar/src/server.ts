@@ -4,7 +4,7 @@
  * machinery costs more than the proxying itself (docs/performance.md).
  */
 import * as http from 'http';
-import { SIDECAR_ENV } from '../../../contract';
+import { SIDECAR_ENV } from '../../../lib/src/contract';
 import { createAdminApp } from './admin';
 import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';

@@ -10,7 +10,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { TOKEN_PATTERN } from '../../../contract';
+import { TOKEN_PATTERN } from '../../../lib/src/contract';
 import type { Logger } from './log';
 
 /** Kubernetes Secret key. */

@@ -4,7 +4,7 @@
  * time (never by mutating req.headers), so what we judged is exactly what we send.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'http';
-import { FORWARDED_HEADERS } from '../../../contract';
+import { FORWARDED_HEADERS } from '../../../lib/src/contract';
 import type { BodyFraming } from './framing';
 
 /**

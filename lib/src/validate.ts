@@ -4,9 +4,9 @@
  * or, worse, a pod that never becomes ready.
  */
 
-import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, publicPathsProblem, quoted } from '../contract';
-import type { LogLevel } from '../contract';
-import type { IntegerRule } from '../contract';
+import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, publicPathsProblem, quoted } from './contract';
+import type { LogLevel } from './contract';
+import type { IntegerRule } from './contract';
 
 /** Thrown for an invalid SidecarApp prop. The message names the prop. */
 export class SidecarAppPropError extends Error {

@@ -1,2 +1,0 @@
-export * from './sidecar-app';
-export { SidecarAppPropError } from './validate';
