@@ -643,3 +643,24 @@ describe('invalid props fail at synth with a message naming the prop', () => {
     }
   });
 });
+
+describe('composes with cdk8s-plus', () => {
+  test('an Ingress routes to the sidecar port of app.service; app.deployment takes more containers and serves as a peer', () => {
+    const chart = Testing.chart();
+    const app = new SidecarApp(chart, 'api');
+    new kplus.Ingress(chart, 'ingress', { defaultBackend: kplus.IngressBackend.fromService(app.service, { port: app.sidecarServicePort }) });
+    app.deployment.addContainer({ name: 'log-shipper', image: 'acme/shipper:2.0', securityContext: { user: 10001, group: 10001 } });
+    // Another workload's policy admitting traffic from this app's pods, the cdk8s-plus way.
+    const db = new kplus.Deployment(chart, 'db', { containers: [{ image: 'acme/db:1.0', securityContext: { user: 10001 } }] });
+    new kplus.NetworkPolicy(chart, 'db-policy', { selector: db, ingress: { rules: [{ peer: app.deployment, ports: [kplus.NetworkPolicyPort.tcp(5432)] }] } });
+    const manifests = Testing.synth(chart);
+
+    const ingress = only(manifests, 'Ingress');
+    expect(ingress.spec.defaultBackend.service).toEqual({ name: 'api', port: { number: app.sidecarServicePort } });
+    const deployment = manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === 'api');
+    expect(deployment.spec.template.spec.containers.map((c: Manifest) => c.name)).toEqual(['main', 'sidecar', 'log-shipper']);
+    const dbPolicy = manifests.find((m) => m.kind === 'NetworkPolicy' && m.spec.ingress?.[0]?.ports?.[0]?.port === 5432);
+    const peerLabels = dbPolicy.spec.ingress[0].from[0].podSelector.matchLabels;
+    expect(selects(peerLabels, deployment.spec.template.metadata.labels)).toBe(true);
+  });
+});
