@@ -1,0 +1,245 @@
+/**
+ * The consumer test: what a user does. The library is packed with `npm pack` (as `npm publish`
+ * would pack it), the tarball is installed with the peers into a fresh cdk8s project outside the
+ * repo, a TypeScript chart that imports only the package's public entry is compiled and run, and
+ * the manifests it synthesizes are checked. Real npm, tar, tsc and node; no mocks.
+ *
+ * The chart is TypeScript compiled by the repo's own tsc (by absolute path, so the project installs
+ * only what a user's chart needs), with the tsconfig `cdk8s init typescript-app` writes: that
+ * type-checks the published .d.ts the way a user's build does, in about 3 s, where tsx would only
+ * strip the types. A second, no-emit pass with `moduleResolution: node16` checks the `types`
+ * condition of the package's `exports` map, which the template's resolution ignores.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT, assertLibBuilt, packLibrary, readFromTarball, repoBin, run } from './support/package-tarball';
+
+/** pack + install + two tsc passes + synth: about 8 s with a warm npm cache. */
+const SETUP_TIMEOUT_MS = 60_000;
+
+const PEERS = ['cdk8s', 'cdk8s-plus-28', 'constructs'] as const;
+/** What the repo's own charts run against: the versions installed at the root. */
+const rootVersion = (name: string): string => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+
+/** The ports the chart gives `orders`, so the checks below know them without asking the construct. */
+const ORDERS = { mainPort: 3000, sidecarPort: 8080, adminPort: 9100, sidecarServicePort: 80 } as const;
+const PROMETHEUS_LABELS = { app: 'prometheus' } as const;
+
+const CHART = `import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { SidecarApp } from 'cdk8s-sidecar-app';
+
+const app = new App();
+const chart = new Chart(app, 'shop');
+
+const orders = new SidecarApp(chart, 'orders', {
+  main: { image: 'registry.example.com/shop/orders:1.4.2', port: ${ORDERS.mainPort} },
+  sidecar: { image: 'registry.example.com/shop/sidecar-app-sidecar:0.1.0', port: ${ORDERS.sidecarPort} },
+  adminPort: ${ORDERS.adminPort},
+  sidecarServicePort: ${ORDERS.sidecarServicePort},
+});
+new SidecarApp(chart, 'billing', { replicas: 2 });
+
+// Route an Ingress to the sidecar port, never to the main port.
+const toOrders = kplus.IngressBackend.fromService(orders.service, { port: orders.sidecarServicePort });
+new kplus.Ingress(chart, 'ingress', { defaultBackend: toOrders, rules: [{ path: '/orders', backend: toOrders }] });
+
+// Let Prometheus scrape /metrics on the admin port.
+const prometheus = kplus.Pods.select(chart, 'prometheus', { labels: ${JSON.stringify(PROMETHEUS_LABELS)} });
+orders.allowAdminFrom(prometheus);
+
+app.synth();
+`;
+
+/** Run by node in the project: what resolves where, and what a deep import does. */
+const PROBE = `const fs = require('fs');
+const path = require('path');
+const out = {};
+try {
+  require('cdk8s-sidecar-app/build/props');
+  out.deepImport = 'loaded';
+} catch (e) {
+  out.deepImport = e.code;
+}
+const entry = require.resolve('cdk8s-sidecar-app');
+out.entry = fs.realpathSync(entry);
+out.exports = Object.keys(require('cdk8s-sidecar-app')).sort();
+out.assembly = fs.realpathSync(require.resolve('cdk8s-sidecar-app/.jsii'));
+// The peers as the library resolves them, and as the chart does: one copy each.
+out.peers = {};
+for (const peer of ${JSON.stringify(PEERS)}) {
+  out.peers[peer] = { fromLibrary: fs.realpathSync(require.resolve(peer, { paths: [path.dirname(entry)] })), fromChart: fs.realpathSync(require.resolve(peer)) };
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  // A manifest's spec, as the checks below read it.
+  spec?: any;
+}
+
+let work: string;
+let tarball: string;
+let tarballFiles: string[];
+
+beforeAll(async () => {
+  assertLibBuilt();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-app-consumer-'));
+  ({ tarball, files: tarballFiles } = await packLibrary(path.join(work, 'pack')));
+}, SETUP_TIMEOUT_MS);
+
+afterAll(() => {
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('the npm tarball of lib/', () => {
+  test('holds the compiled entry, the jsii assembly, API.md, README.md, LICENSE and package.json, and no sources or tests', () => {
+    for (const file of ['build/index.js', 'build/index.d.ts', '.jsii', 'API.md', 'README.md', 'LICENSE', 'package.json']) expect(tarballFiles).toContain(file);
+    const unexpected = tarballFiles.filter(
+      (f) => !(/^build\/.+(\.js|\.d\.ts)$/.test(f) || ['.jsii', 'API.md', 'README.md', 'LICENSE', 'package.json'].includes(f)),
+    );
+    expect(unexpected).toEqual([]);
+    expect(tarballFiles.filter((f) => f.startsWith('src/') || /(^|\/)(test|tests|__tests__)\//.test(f) || /\.(test|spec)\./.test(f))).toEqual([]);
+    expect(tarballFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  test('its package.json takes cdk8s, cdk8s-plus-28 and constructs as peers and depends on none of the apps\u2019 packages', async () => {
+    const manifest = JSON.parse(await readFromTarball(tarball, 'package.json'));
+    expect(Object.keys(manifest.peerDependencies ?? {}).sort()).toEqual([...PEERS]);
+    const runtime = { ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.bundleDependencies };
+    for (const app of ['express', 'pino', 'prom-client', 'http-proxy-middleware', 'ws']) expect(Object.keys(runtime)).not.toContain(app);
+    // The peers are the user's; the library must not bring a second copy.
+    for (const peer of PEERS) expect(Object.keys(runtime)).not.toContain(peer);
+    expect(manifest.exports['.']).toEqual({ types: './build/index.d.ts', default: './build/index.js' });
+  });
+});
+
+describe('a fresh cdk8s project that installs the tarball', () => {
+  let project: string;
+  let probe: { deepImport: string; entry: string; exports: string[]; assembly: string; peers: Record<string, { fromLibrary: string; fromChart: string }> };
+  let manifests: Manifest[];
+  const ofKind = (kind: string) => manifests.filter((m) => m.kind === kind);
+  const named = (kind: string, name: string): Manifest => {
+    const found = ofKind(kind).filter((m) => m.metadata.name === name);
+    expect(found.map((m) => `${m.kind}/${m.metadata.name}`)).toEqual([`${kind}/${name}`]);
+    return found[0];
+  };
+
+  beforeAll(async () => {
+    project = path.join(work, 'shop-chart');
+    // Outside the repo, or node would find the repo's node_modules (and the library itself) above it.
+    expect(path.relative(REPO_ROOT, project).startsWith('..')).toBe(true);
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'shop-chart', version: '1.0.0', private: true, main: 'main.js' }, null, 2));
+    fs.copyFileSync(path.join(REPO_ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), path.join(project, 'tsconfig.json'));
+    fs.writeFileSync(path.join(project, 'main.ts'), CHART);
+    fs.writeFileSync(path.join(project, 'probe.js'), PROBE);
+
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...PEERS.map((p) => `${p}@${rootVersion(p)}`)], { cwd: project });
+    await run(repoBin('tsc'), ['-p', '.'], { cwd: project });
+    await run(repoBin('tsc'), ['-p', '.', '--noEmit', '--module', 'node16', '--moduleResolution', 'node16'], { cwd: project });
+    await run(process.execPath, ['main.js'], { cwd: project });
+    probe = JSON.parse((await run(process.execPath, ['probe.js'], { cwd: project })).stdout);
+
+    const dist = path.join(project, 'dist');
+    expect(fs.readdirSync(dist)).toEqual(['shop.k8s.yaml']);
+    manifests = parseAllDocuments(fs.readFileSync(path.join(dist, 'shop.k8s.yaml'), 'utf8')).map((d) => d.toJSON() as Manifest);
+  }, SETUP_TIMEOUT_MS);
+
+  test('the package is installed from the tarball (a copy, not a link into the repo), and its peers are the project\u2019s', () => {
+    const installed = fs.realpathSync(path.join(project, 'node_modules', 'cdk8s-sidecar-app'));
+    expect(probe.entry).toBe(path.join(installed, 'build', 'index.js'));
+    expect(path.relative(fs.realpathSync(project), installed).startsWith('..')).toBe(false);
+    for (const peer of PEERS) {
+      expect(probe.peers[peer].fromLibrary).toBe(probe.peers[peer].fromChart);
+      expect(probe.peers[peer].fromChart.startsWith(fs.realpathSync(path.join(project, 'node_modules', peer)) + path.sep)).toBe(true);
+    }
+  });
+
+  test('the exports map is the public entry: a deep import fails with ERR_PACKAGE_PATH_NOT_EXPORTED', () => {
+    expect(probe.deepImport).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  test('the entry exports exactly the classes and enums of the jsii assembly', () => {
+    const assembly = JSON.parse(fs.readFileSync(probe.assembly, 'utf8')) as { types: Record<string, { kind: string; name: string }> };
+    const runtimeTypes = Object.values(assembly.types)
+      .filter((t) => t.kind === 'class' || t.kind === 'enum')
+      .map((t) => t.name)
+      .sort();
+    expect(probe.exports).toEqual(runtimeTypes);
+    expect(probe.exports).toEqual(expect.arrayContaining(['LogLevel', 'SidecarApp']));
+  });
+
+  test('the Ingress routes to the Service\u2019s sidecar port, never to the main port', () => {
+    const service = named('Service', 'orders');
+    const ports = service.spec.ports as Array<{ name: string; port: number; targetPort: number }>;
+    const sidecarPort = ports.filter((p) => p.targetPort === ORDERS.sidecarPort);
+    const mainPort = ports.filter((p) => p.targetPort === ORDERS.mainPort);
+    expect(sidecarPort.map((p) => p.port)).toEqual([ORDERS.sidecarServicePort]);
+    expect(mainPort).toHaveLength(1);
+
+    const [ingress] = ofKind('Ingress');
+    expect(ofKind('Ingress')).toHaveLength(1);
+    type Backend = { service: { name: string; port: { number: number } } };
+    const rules = (ingress.spec.rules ?? []) as Array<{ http: { paths: Array<{ backend: Backend }> } }>;
+    const backends: Backend[] = [ingress.spec.defaultBackend, ...rules.flatMap((r) => r.http.paths.map((p) => p.backend))];
+    expect(backends).toHaveLength(2);
+    for (const backend of backends) {
+      expect(backend).toEqual({ service: { name: 'orders', port: { number: ORDERS.sidecarServicePort } } });
+      expect(backend.service.port.number).not.toBe(mainPort[0].port);
+    }
+  });
+
+  test('the Prometheus peer appears only in one rule of orders\u2019 NetworkPolicy, for the admin port', () => {
+    const mentions = (value: unknown): number => JSON.stringify(value).split(JSON.stringify(PROMETHEUS_LABELS)).length - 1;
+    const policies = ofKind('NetworkPolicy');
+    const rules = policies.flatMap((policy) =>
+      [...(policy.spec.ingress ?? []), ...(policy.spec.egress ?? [])].map((rule: unknown) => ({ policy: policy.metadata.name, rule })),
+    );
+    const withPrometheus = rules.filter(({ rule }) => mentions(rule) > 0);
+    expect(withPrometheus).toEqual([
+      {
+        policy: 'orders',
+        rule: { from: [{ podSelector: { matchLabels: PROMETHEUS_LABELS } }], ports: [{ port: ORDERS.adminPort, protocol: 'TCP' }] },
+      },
+    ]);
+    // Nowhere else: not in a podSelector, not in another object.
+    expect(manifests.reduce((sum, m) => sum + mentions(m), 0)).toBe(1);
+    // And the admin port is admitted to no one else.
+    const adminRules = rules.filter(({ rule }) => ((rule as { ports?: Array<{ port: number }> }).ports ?? []).some((p) => p.port === ORDERS.adminPort));
+    expect(adminRules.map(({ policy }) => policy)).toEqual(['orders']);
+  });
+
+  test('the two apps do not collide: names unique per kind, Deployment and Service named after the ids', () => {
+    const kinds = [...new Set(manifests.map((m) => m.kind))];
+    for (const kind of kinds) {
+      const names = ofKind(kind).map((m) => m.metadata.name);
+      expect({ kind, names: [...new Set(names)] }).toEqual({ kind, names });
+    }
+    expect(ofKind('Deployment').map((m) => m.metadata.name).sort()).toEqual(['billing', 'orders']);
+    expect(ofKind('Service').map((m) => m.metadata.name).sort()).toEqual(['billing', 'orders']);
+    expect(ofKind('NetworkPolicy').map((m) => m.metadata.name).sort()).toEqual(['billing', 'billing-open-ports', 'orders', 'orders-open-ports']);
+  });
+
+  test('each Service selects its own Deployment\u2019s pods and not the other app\u2019s', () => {
+    const selectors: Record<string, Record<string, string>> = {};
+    for (const name of ['orders', 'billing']) {
+      const deployment = named('Deployment', name);
+      const matchLabels = deployment.spec.selector.matchLabels as Record<string, string>;
+      expect(Object.keys(matchLabels).length).toBeGreaterThan(0);
+      expect(deployment.spec.selector.matchExpressions).toBeUndefined();
+      expect(named('Service', name).spec.selector).toEqual(matchLabels);
+      expect(deployment.spec.template.metadata.labels).toMatchObject(matchLabels);
+      selectors[name] = matchLabels;
+    }
+    expect(selectors.orders).not.toEqual(selectors.billing);
+    const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    expect(matches(selectors.orders, named('Deployment', 'billing').spec.template.metadata.labels)).toBe(false);
+    expect(matches(selectors.billing, named('Deployment', 'orders').spec.template.metadata.labels)).toBe(false);
+  });
+});
