@@ -1,6 +1,6 @@
 import { App, AppProps, Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { SidecarApp } from 'cdk8s-sidecar-app';
+import { SidecarApp, SidecarMode } from 'cdk8s-sidecar-app';
 
 /** Environment variables that override the image references without editing code. */
 export const IMAGE_ENV = {
@@ -13,6 +13,10 @@ export const IMAGE_CONTEXT = {
   main: 'mainImage',
   sidecar: 'sidecarImage',
 } as const;
+
+/** How the sidecar runs (SidecarMode): context key, then environment variable; `container` when neither is set. */
+export const MODE_CONTEXT = 'sidecarMode';
+export const MODE_ENV = 'SIDECAR_APP_SIDECAR_MODE';
 
 export const CHART_NAME = 'sidecar-app';
 
@@ -34,6 +38,7 @@ export class SidecarAppChart extends Chart {
     this.app = new SidecarApp(this, CHART_NAME, {
       main: { image: imageOverride(this, 'main', env) },
       sidecar: { image: imageOverride(this, 'sidecar', env) },
+      sidecarMode: sidecarMode(this, env),
     });
   }
 }
@@ -47,6 +52,14 @@ function imageOverride(scope: Construct, which: 'main' | 'sidecar', env: NodeJS.
   const fromEnv = env[IMAGE_ENV[which]];
   if (fromEnv === '') throw new Error(`${IMAGE_ENV[which]} is set but empty; unset it or give an image reference`);
   return fromEnv;
+}
+
+function sidecarMode(scope: Construct, env: NodeJS.ProcessEnv): SidecarMode | undefined {
+  const chosen: unknown = scope.node.tryGetContext(MODE_CONTEXT) ?? env[MODE_ENV];
+  if (chosen === undefined || chosen === '') return undefined;
+  const modes: readonly unknown[] = Object.values(SidecarMode);
+  if (!modes.includes(chosen)) throw new Error(`${MODE_CONTEXT} (context) or ${MODE_ENV} must be one of ${modes.join(', ')}, got ${JSON.stringify(chosen)}`);
+  return chosen as SidecarMode;
 }
 
 export interface BuildAppOptions extends AppProps {

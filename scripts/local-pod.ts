@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
 import { ADDRESSES, CONTAINER_NAMES } from '../lib/src/contract';
 import { buildApp } from '../main';
-import { assertChecksPass, findDeployment, findService, runSidecarAppPod, secretNamesOf, verifySidecarAppPod } from '../tools/pod';
+import { assertChecksPass, findDeployment, findService, podContainers, runSidecarAppPod, secretNamesOf, verifySidecarAppPod } from '../tools/pod';
 
 /** Name of the token file in the development Secret; the sidecar reports it as X-Auth-Subject. */
 const DEV_TOKEN_NAME = 'dev';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [DEV_TOKEN_NAME]: token }]));
   const width = Math.max(...Object.values(CONTAINER_NAMES).map((n) => n.length));
 
-  console.log(`starting the ${deployment.metadata?.name ?? ''} pod locally: containers ${deployment.spec.template.spec.containers.map((c) => c.name).join(', ')}`);
+  console.log(`starting the ${deployment.metadata?.name ?? ''} pod locally: containers ${podContainers(deployment.spec.template.spec).map((c) => c.name).join(', ')}`);
   const pod = await runSidecarAppPod(deployment, { secrets, onLine: (name, line) => console.log(`[${name.padEnd(width)}] ${line}`) });
   let stopping: Promise<unknown> | undefined;
   let forced = false;

@@ -12,21 +12,21 @@ import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
 import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
-import { buildApp } from '../main';
-import { assertChecksPass, Deployment, findDeployment, findService, httpGet, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
+import { buildApp, MODE_CONTEXT } from '../main';
+import { assertChecksPass, Deployment, findDeployment, findService, httpGet, podContainers, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
 import { REPO_ROOT } from '../tools/repo-root';
 
 const TOKEN_NAME = 'e2e';
 const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
 
 /** A fresh parse of the synthesized YAML: each case may mutate its own copy. */
-function synthesize(): { deployment: Deployment; service: Service } {
-  const yamlText = buildApp().synthYaml();
+function synthesize(context: Record<string, string> = {}): { deployment: Deployment; service: Service } {
+  const yamlText = buildApp({ context }).synthYaml();
   const docs = parseAllDocuments(yamlText).map((d) => d.toJS());
   return { deployment: findDeployment(docs), service: findService(docs) };
 }
 
-const containerOf = (deployment: Deployment, name: string) => deployment.spec.template.spec.containers.find((c) => c.name === name)!;
+const containerOf = (deployment: Deployment, name: string) => podContainers(deployment.spec.template.spec).find((c) => c.name === name)!;
 
 let pod: RunningPod | undefined;
 afterEach(async () => {
@@ -214,3 +214,58 @@ describe('e2e: the synthesized manifest, run locally', () => {
   });
 });
 
+/** JSON log lines of a container. */
+const logsOf = (pod: RunningPod, name: string) =>
+  pod.containers[name].lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+
+describe('e2e: native-sidecar mode, run locally in KEP-753 order', () => {
+  const native = { [MODE_CONTEXT]: 'native' };
+
+  test('the sidecar starts first, main once its startup probe passes; every check passes', async () => {
+    const { deployment, service } = synthesize(native);
+    const spec = deployment.spec.template.spec;
+    expect(spec.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([[CONTAINER_NAMES.sidecar, 'Always']]);
+    expect(spec.containers.map((c) => c.name)).toEqual([CONTAINER_NAMES.main]);
+    const checked = await runAndVerify(deployment, service);
+    expect(checked.some((c) => c.startsWith(`container ${CONTAINER_NAMES.sidecar} startupProbe`) && c.endsWith('-> 200'))).toBe(true);
+    expect(checked.some((c) => /without a token .* -> 401$/.test(c))).toBe(true);
+    // Main was started only after the sidecar served: its first line comes after the sidecar's "listening".
+    const sidecarListening = Number(logsOf(pod!, CONTAINER_NAMES.sidecar).find((l) => l.msg === 'listening')?.time);
+    const mainFirst = Number(logsOf(pod!, CONTAINER_NAMES.main)[0]?.time);
+    expect(sidecarListening).toBeLessThan(mainFirst);
+  });
+
+  test("stopping like the kubelet: main's preStop drains and closes the sidecar, then main stops, then the sidecar; both exit 0", async () => {
+    const { deployment } = synthesize(native);
+    // Shorter timings than the chart's; the order is what is under test.
+    const main = containerOf(deployment, CONTAINER_NAMES.main);
+    expect(main.lifecycle?.preStop?.httpGet?.path).toBe('/drain?ms=5000');
+    main.lifecycle!.preStop!.httpGet!.path = '/drain?ms=300';
+    main.env!.find((e) => e.name === MAIN_ENV.drainDelayMs)!.value = '300';
+    const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
+    pod = await runSidecarAppPod(deployment, { secrets });
+    const running = pod;
+    const started = Date.now();
+    const codes = await running.stop('kubelet');
+    expect(codes).toEqual({ [CONTAINER_NAMES.main]: 0, [CONTAINER_NAMES.sidecar]: 0 });
+    expect(Date.now() - started).toBeLessThan((deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000);
+
+    const sidecarLogs = logsOf(running, CONTAINER_NAMES.sidecar);
+    const at = (logs: Record<string, unknown>[], pred: (l: Record<string, unknown>) => boolean) => Number(logs.find(pred)?.time);
+    const proxyClosed = at(sidecarLogs, (l) => l.phase === 'closed');
+    const sidecarExit = at(sidecarLogs, (l) => l.phase === 'exit');
+    const mainDraining = at(logsOf(running, CONTAINER_NAMES.main), (l) => l.msg === 'shutdown: draining');
+    // The drain hook ran its drain (300 ms) and closed the proxy before main got SIGTERM ...
+    expect(proxyClosed).toBeGreaterThanOrEqual(started + 250);
+    expect(mainDraining).toBeGreaterThanOrEqual(proxyClosed);
+    // ... and the sidecar got its SIGTERM only after main's drain (300 ms) was over.
+    expect(sidecarExit).toBeGreaterThanOrEqual(mainDraining + 250);
+    pod = undefined;
+  });
+});

@@ -1,3 +1,3 @@
 export { SidecarApp } from './sidecar-app';
-export { LogLevel } from './props';
+export { LogLevel, SidecarMode } from './props';
 export type { AutoscalingOptions, ContainerOptions, SidecarAppProps } from './props';

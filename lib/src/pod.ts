@@ -20,11 +20,12 @@ import {
   SIDECAR_NODE_OPTIONS,
   TOKENS_MOUNT_PATH,
   encodeBoolean,
+  encodeDrainHook,
   encodeInteger,
   encodePublicPaths,
   encodeUpstream,
 } from './contract';
-import { ADMIN_PORT_NAME } from './props';
+import { ADMIN_PORT_NAME, SidecarMode } from './props';
 import type { ResolvedContainer, ResolvedProps } from './props';
 import * as check from './validate';
 
@@ -70,6 +71,18 @@ function toEnv(which: 'main' | 'sidecar', owned: ReadonlyArray<readonly [string,
   return env;
 }
 
+/**
+ * What runs before SIGTERM. Container mode: both sleep, so the endpoint removal reaches every node.
+ * Native mode: main's hook is the sidecar's drain, which answers once the sidecar is closed; the
+ * sidecar, stopped after main, needs none.
+ */
+function preStopOf(config: ResolvedProps, which: 'main' | 'sidecar'): kplus.ContainerLifecycle | undefined {
+  if (config.sidecarMode === SidecarMode.NATIVE) {
+    return which === 'main' ? { preStop: kplus.Handler.fromHttpGet(encodeDrainHook(config.drainDelayMs), { port: config.adminPort }) } : undefined;
+  }
+  return config.preStopDelaySeconds > 0 ? { preStop: kplus.Handler.fromCommand(['sleep', String(config.preStopDelaySeconds)]) } : undefined;
+}
+
 function commonContainer(config: ResolvedProps, c: ResolvedContainer, portName: string): Omit<kplus.ContainerProps, 'name' | 'envVariables'> {
   return {
     image: c.image,
@@ -81,8 +94,6 @@ function commonContainer(config: ResolvedProps, c: ResolvedContainer, portName: 
       memory: { request: c.requests.memory, limit: c.limits.memory },
     },
     securityContext: containerSecurityContext(),
-    // Keep serving until the endpoint removal has reached every node.
-    lifecycle: config.preStopDelaySeconds > 0 ? { preStop: kplus.Handler.fromCommand(['sleep', String(config.preStopDelaySeconds)]) } : undefined,
   };
 }
 
@@ -91,6 +102,7 @@ function mainContainer(config: ResolvedProps): kplus.ContainerProps {
   return {
     name: CONTAINER_NAMES.main,
     ...commonContainer(config, main, main.portName),
+    lifecycle: preStopOf(config, 'main'),
     envVariables: toEnv(
       'main',
       [
@@ -113,6 +125,7 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
   return {
     name: CONTAINER_NAMES.sidecar,
     ...commonContainer(config, sidecar, sidecar.portName),
+    lifecycle: preStopOf(config, 'sidecar'),
     ports: [
       { name: sidecar.portName, number: sidecar.port, protocol: kplus.Protocol.TCP },
       { name: ADMIN_PORT_NAME, number: config.adminPort, protocol: kplus.Protocol.TCP },
@@ -143,6 +156,9 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
     // Liveness: the process serves. Readiness: tokens loaded and the main service answers.
     liveness: httpProbe(HEALTH_PATHS.sidecarLiveness, config.adminPort, 10, 3),
     readiness: httpProbe(HEALTH_PATHS.sidecarReadiness, config.adminPort, 5, 2),
+    // Native mode: main starts once this passes (readiness cannot gate it: it needs main).
+    startup: config.sidecarMode === SidecarMode.NATIVE ? httpProbe(HEALTH_PATHS.sidecarLiveness, config.adminPort, 1, 30) : undefined,
+    restartPolicy: config.sidecarMode === SidecarMode.NATIVE ? kplus.ContainerRestartPolicy.ALWAYS : undefined,
   };
 }
 
@@ -166,7 +182,8 @@ export function createDeployment(scope: Construct, config: ResolvedProps): kplus
       // Lets the non-root user read the token files.
       fsGroup: RUN_AS.group,
     },
-    containers: [mainContainer(config), sidecarContainer(config)],
+    containers: config.sidecarMode === SidecarMode.NATIVE ? [mainContainer(config)] : [mainContainer(config), sidecarContainer(config)],
+    initContainers: config.sidecarMode === SidecarMode.NATIVE ? [sidecarContainer(config)] : undefined,
   });
   deployment.select(kplus.LabelSelector.of({ labels: { ...config.selectorLabels } }));
 
@@ -176,7 +193,7 @@ export function createDeployment(scope: Construct, config: ResolvedProps): kplus
     defaultMode: 0o440,
     optional: false,
   });
-  const sidecar = deployment.containers.find((c) => c.name === CONTAINER_NAMES.sidecar)!;
+  const sidecar = [...deployment.containers, ...deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
   sidecar.mount(TOKENS_MOUNT_PATH, tokens, { readOnly: true });
 
   // What cdk8s-plus has no prop for.

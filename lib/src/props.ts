@@ -7,7 +7,7 @@ import * as path from 'path';
 import { Chart, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { DEFAULT_LOG_LEVEL, DEFAULT_PORTS, DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, timingBudget } from './contract';
+import { DEFAULT_LOG_LEVEL, DEFAULT_PORTS, DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, timingBudget } from './contract';
 import type { TimingBudget } from './contract';
 import * as check from './validate';
 
@@ -20,6 +20,19 @@ export enum LogLevel {
   DEBUG = 'debug',
   TRACE = 'trace',
   SILENT = 'silent',
+}
+
+/** How the sidecar runs in the pod. */
+export enum SidecarMode {
+  /** An ordinary container beside main, on every Kubernetes version; both stop at once, timed by drain delays. */
+  CONTAINER = 'container',
+  /**
+   * A native sidecar (KEP-753): an init container with `restartPolicy: Always` and a startup probe.
+   * Main starts once the sidecar serves; on termination the sidecar drains and closes first (main's
+   * preStop is its drain hook), then main stops, then the sidecar. Kubernetes 1.29+ (1.28 only with
+   * the SidecarContainers feature gate).
+   */
+  NATIVE = 'native',
 }
 
 /** Options of the main or the sidecar container. */
@@ -198,6 +211,12 @@ export interface SidecarAppProps {
    */
   readonly logLevel?: LogLevel;
   /**
+   * How the sidecar runs: an ordinary container, or a native sidecar that starts before main and
+   * stops after it.
+   * @default SidecarMode.CONTAINER
+   */
+  readonly sidecarMode?: SidecarMode;
+  /**
    * Extra labels on every object and on the pods. They may override `component`, `part-of` and
    * `managed-by`, never the selector labels.
    * @default - none
@@ -259,6 +278,7 @@ export interface ResolvedProps {
   readonly preStopDelaySeconds: number;
   readonly terminationGracePeriodSeconds: number;
   readonly timing: TimingBudget;
+  readonly sidecarMode: SidecarMode;
   readonly networkPolicy: boolean;
   readonly mainPortAllowedFrom: readonly kplus.INetworkPolicyPeer[];
   readonly adminPortAllowedFrom: readonly kplus.INetworkPolicyPeer[];
@@ -337,18 +357,26 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
 
   const upstreamTimeoutMs = check.integer('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMING_INPUTS.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
   const drainDelayMs = check.integer('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMING_INPUTS.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
-  const preStopDelaySeconds = check.integer('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, POD_TIMING_INTEGERS.preStopDelaySeconds);
+  const sidecarMode = check.oneOf('sidecarMode', props.sidecarMode ?? SidecarMode.CONTAINER, Object.values(SidecarMode));
+  if (sidecarMode === SidecarMode.NATIVE && props.preStopDelaySeconds !== undefined) {
+    check.fail('preStopDelaySeconds', "must be left unset with sidecarMode NATIVE: main's preStop is then the sidecar's drain hook (drainDelayMs)");
+  }
+  const preStopDelaySeconds =
+    sidecarMode === SidecarMode.NATIVE
+      ? 0
+      : check.integer('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, POD_TIMING_INTEGERS.preStopDelaySeconds);
   const terminationGracePeriodSeconds = check.integer(
     'terminationGracePeriodSeconds',
     props.terminationGracePeriodSeconds ?? DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds,
     POD_TIMING_INTEGERS.terminationGracePeriodSeconds,
   );
-  const timing = timingBudget({ drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds });
+  const timing = timingBudget({ mode: sidecarMode, drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds });
   if (terminationGracePeriodSeconds < timing.minTerminationGracePeriodSeconds) {
-    check.fail(
-      'terminationGracePeriodSeconds',
-      `(${terminationGracePeriodSeconds}) must be at least ${timing.minTerminationGracePeriodSeconds}: preStopDelaySeconds + (drainDelayMs + upstreamTimeoutMs) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`,
-    );
+    const formula =
+      sidecarMode === SidecarMode.NATIVE
+        ? `(drainDelayMs + upstreamTimeoutMs + ${MAIN_EXTRA_DRAIN_MS}) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`
+        : `preStopDelaySeconds + (drainDelayMs + upstreamTimeoutMs) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`;
+    check.fail('terminationGracePeriodSeconds', `(${terminationGracePeriodSeconds}) must be at least ${timing.minTerminationGracePeriodSeconds}: ${formula}`);
   }
 
   const autoscaling = resolveAutoscaling(props);
@@ -392,6 +420,7 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
     preStopDelaySeconds,
     terminationGracePeriodSeconds,
     timing,
+    sidecarMode,
     networkPolicy,
     mainPortAllowedFrom: props.mainPortAllowedFrom ?? [],
     adminPortAllowedFrom: props.adminPortAllowedFrom ?? [],

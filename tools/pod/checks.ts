@@ -6,7 +6,7 @@
 import { Deployment, Service, ServicePort } from './manifest';
 import { listeningPorts } from './listening-ports';
 import { probeTarget, resolvePort, runProbe } from './probes';
-import { RunningPod } from './run-pod';
+import { podContainers, RunningPod } from './run-pod';
 
 export interface PodCheck {
   /** What was checked, as a stable key: "container main readinessProbe", "Service port http". */
@@ -39,7 +39,7 @@ export async function checkPod(deployment: Deployment, service: Service, pod: Ru
   const routes: ServiceRoute[] = [];
 
   const listening: Record<string, Set<number>> = {};
-  for (const c of spec.containers) {
+  for (const c of podContainers(spec)) {
     const running = pod.containers[c.name];
     listening[c.name] = running?.launched.isRunning() ? listeningPorts(running.pid) : new Set();
     for (const p of c.ports ?? []) {
@@ -50,7 +50,7 @@ export async function checkPod(deployment: Deployment, service: Service, pod: Ru
     }
   }
 
-  for (const c of spec.containers) {
+  for (const c of podContainers(spec)) {
     for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
       const probe = c[kind];
       if (!probe) continue;
@@ -69,7 +69,7 @@ export async function checkPod(deployment: Deployment, service: Service, pod: Ru
     const target = sp.targetPort ?? sp.port;
     const what = `Service port ${sp.name ?? sp.port}`;
     const byName = typeof target === 'string' && !/^\d+$/.test(target);
-    const owner = spec.containers.find((c) => (c.ports ?? []).some((p) => (byName ? p.name === target : p.containerPort === Number(target))));
+    const owner = podContainers(spec).find((c) => (c.ports ?? []).some((p) => (byName ? p.name === target : p.containerPort === Number(target))));
     if (!owner) {
       checks.push(failed(what, `${what}: targetPort ${target} is not a port declared by any container`));
       continue;

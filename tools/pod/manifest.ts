@@ -42,6 +42,8 @@ export interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   startupProbe?: Probe;
+  /** `Always` on an init container makes it a native sidecar (KEP-753). */
+  restartPolicy?: string;
   volumeMounts?: VolumeMount[];
   lifecycle?: { preStop?: { exec?: { command?: string[] }; httpGet?: HttpGetAction; sleep?: { seconds: number } } };
 }

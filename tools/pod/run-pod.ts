@@ -107,7 +107,9 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
     throw new Error('runPod needs a Deployment with spec.template.spec.containers');
   }
   const spec = deployment.spec.template.spec;
-  if (spec.initContainers?.length) throw new PodSpecError('spec.template.spec.initContainers', 'are not supported by the local runner');
+  const sidecars = nativeSidecarsOf(spec);
+  const regular = spec.containers;
+  const all = podContainers(spec);
   const ownWorkDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-app-pod-'));
   const containers: Record<string, RunningContainer> = {};
@@ -120,23 +122,25 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
 
   const stop = async (mode: StopMode = 'kubelet'): Promise<Record<string, ExitStatus>> => {
     stopping = true;
-    const graceMs = (spec.terminationGracePeriodSeconds ?? 30) * 1000;
-    const results = await Promise.all(
-      Object.values(containers).map(async (c) => {
-        const deadline = Date.now() + graceMs;
-        const alive = () => c.launched.isRunning();
-        if (mode === 'kill') {
-          if (alive()) c.child.kill('SIGKILL');
-          return [c.name, await c.exited] as const;
-        }
-        if (mode === 'kubelet') await runPreStop(spec.containers.find((s) => s.name === c.name)!, graceMs);
-        if (alive()) c.child.kill('SIGTERM');
-        const timer = setTimeout(() => alive() && c.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
-        const code = await c.exited;
-        clearTimeout(timer);
-        return [c.name, code] as const;
-      }),
-    );
+    // One grace period for the whole pod, as the kubelet counts it.
+    const deadline = Date.now() + (spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const stopOne = async (c: RunningContainer) => {
+      const alive = () => c.launched.isRunning();
+      if (mode === 'kill') {
+        if (alive()) c.child.kill('SIGKILL');
+        return [c.name, await c.exited] as const;
+      }
+      const timer = setTimeout(() => alive() && c.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+      if (mode === 'kubelet' && alive()) await runPreStop(all.find((s) => s.name === c.name)!, Math.max(0, deadline - Date.now()));
+      if (alive()) c.child.kill('SIGTERM');
+      const code = await c.exited;
+      clearTimeout(timer);
+      return [c.name, code] as const;
+    };
+    const started = (list: readonly Container[]) => list.flatMap((s) => (containers[s.name] ? [containers[s.name]] : []));
+    // Regular containers all at once; then native sidecars, last started first (KEP-753).
+    const results = [...(await Promise.all(started(regular).map(stopOne)))];
+    for (const c of started(sidecars).reverse()) results.push(await stopOne(c));
     process.off('exit', killAll);
     if (ownWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
     return Object.fromEntries(results);
@@ -144,12 +148,18 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
 
   try {
     const volumes = prepareVolumes(spec, workDir, opts);
-    await assertPortsFree(declaredPorts(spec));
-    // The kubelet starts the containers without waiting for each other.
-    for (const c of spec.containers) containers[c.name] = startContainer(c, deployment, volumes, opts);
+    await assertPortsFree(declaredPorts(all));
+    const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
+    // Native sidecars first, one by one, each until its startup probe passes; then the rest, without
+    // waiting for each other.
+    for (const c of sidecars) {
+      containers[c.name] = startContainer(c, deployment, volumes, opts);
+      await waitForProbe(c, 'startupProbe', containers[c.name], readyTimeoutMs, () => stopping);
+    }
+    for (const c of regular) containers[c.name] = startContainer(c, deployment, volumes, opts);
     const firstExit = Promise.race(Object.values(containers).map((c) => c.exited.then((code) => ({ name: c.name, code }))));
 
-    await waitUntilReady(spec, containers, opts.readyTimeoutMs ?? 15_000, () => stopping);
+    await Promise.all(all.map((c) => waitForProbe(c, 'readinessProbe', containers[c.name], readyTimeoutMs, () => stopping)));
     return { containers, volumes, workDir, firstExit, stop };
   } catch (err) {
     await stop('kill');
@@ -157,10 +167,25 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
   }
 }
 
+/** Init containers with restartPolicy Always (native sidecars); any other init container is refused. */
+function nativeSidecarsOf(spec: PodSpec): Container[] {
+  for (const c of spec.initContainers ?? []) {
+    if (c.restartPolicy !== 'Always') {
+      throw new PodSpecError(`initContainers ${c.name}`, 'only native sidecars (restartPolicy: Always) are supported by the local runner');
+    }
+  }
+  return spec.initContainers ?? [];
+}
+
+/** Every long-running container of the pod: native sidecars, then the regular ones. */
+export function podContainers(spec: PodSpec): Container[] {
+  return [...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...spec.containers];
+}
+
 /** Port -> the container declaring it. One network namespace: two containers cannot bind the same port. */
-function declaredPorts(spec: PodSpec): Map<number, string> {
+function declaredPorts(list: readonly Container[]): Map<number, string> {
   const owners = new Map<number, string>();
-  for (const c of spec.containers) {
+  for (const c of list) {
     for (const p of c.ports ?? []) {
       const owner = owners.get(p.containerPort);
       if (owner) throw new PodSpecError(`container ${c.name} port ${p.containerPort}`, `also declared by container ${owner}`);
@@ -193,34 +218,36 @@ async function runPreStop(container: Container, graceMs: number): Promise<void> 
   else throw new PodSpecError(`container ${container.name} lifecycle.preStop`, 'only `sleep N`, sleep and httpGet hooks are supported locally');
 }
 
-async function waitUntilReady(spec: PodSpec, containers: Record<string, RunningContainer>, timeoutMs: number, stopped: () => boolean): Promise<void> {
+/** Poll one probe of a container until it passes; no probe passes at once. */
+async function waitForProbe(
+  c: Container,
+  kind: 'startupProbe' | 'readinessProbe',
+  running: RunningContainer,
+  timeoutMs: number,
+  stopped: () => boolean,
+): Promise<void> {
+  const probe = c[kind];
+  if (!probe) return;
   const deadline = Date.now() + timeoutMs;
-  await Promise.all(
-    spec.containers.map(async (c) => {
-      const probe = c.readinessProbe;
-      if (!probe) return;
-      const field = `container ${c.name} readinessProbe`;
-      const running = containers[c.name];
-      let last = 'not tried yet';
-      for (;;) {
-        if (stopped()) return;
-        if (!running.launched.isRunning()) {
-          throw new Error(`container ${c.name} exited with ${running.child.exitCode ?? running.child.signalCode} before it was ready; output:\n${running.lines.join('\n')}`);
-        }
-        try {
-          const status = await runProbe(probe, c, field);
-          if (probePasses(status)) return;
-          last = `HTTP ${status}`;
-        } catch (err) {
-          if (err instanceof PodSpecError) throw err;
-          last = (err as Error).message;
-        }
-        if (Date.now() > deadline) {
-          const where = probe.httpGet ? ` (${probeTarget(probe)})` : '';
-          throw new Error(`${field}${where} did not pass within ${timeoutMs} ms, last result: ${last}; output:\n${running.lines.slice(-20).join('\n')}`);
-        }
-        await sleep(100);
-      }
-    }),
-  );
+  const field = `container ${c.name} ${kind}`;
+  let last = 'not tried yet';
+  for (;;) {
+    if (stopped()) return;
+    if (!running.launched.isRunning()) {
+      throw new Error(`container ${c.name} exited with ${running.child.exitCode ?? running.child.signalCode} before it was ready; output:\n${running.lines.join('\n')}`);
+    }
+    try {
+      const status = await runProbe(probe, c, field);
+      if (probePasses(status)) return;
+      last = `HTTP ${status}`;
+    } catch (err) {
+      if (err instanceof PodSpecError) throw err;
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) {
+      const where = probe.httpGet ? ` (${probeTarget(probe)})` : '';
+      throw new Error(`${field}${where} did not pass within ${timeoutMs} ms, last result: ${last}; output:\n${running.lines.slice(-20).join('\n')}`);
+    }
+    await sleep(100);
+  }
 }

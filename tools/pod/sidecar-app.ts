@@ -8,7 +8,7 @@ import { isAppName } from '../apps';
 import { checkPod, PodCheck } from './checks';
 import { Deployment, Service } from './manifest';
 import { httpGet } from './probes';
-import { runPod, RunningPod, RunPodOptions } from './run-pod';
+import { podContainers, runPod, RunningPod, RunPodOptions } from './run-pod';
 
 /**
  * The one deliberate difference from the cluster: every app binds the loopback, because the pod's
@@ -42,7 +42,7 @@ export interface SidecarAppPodReport {
 
 /** Every env var the manifest sets is one the container's app reads: one check per container, one failure per stray name. */
 function envChecks(deployment: Deployment): PodCheck[] {
-  return deployment.spec.template.spec.containers.flatMap((c): PodCheck[] => {
+  return podContainers(deployment.spec.template.spec).flatMap((c): PodCheck[] => {
     const what = `container ${c.name} env`;
     const known: readonly string[] = isAppName(c.name) ? CONTAINER_ENV[c.name] : [];
     const stray = (c.env ?? []).filter((e) => !known.includes(e.name));

@@ -4,7 +4,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
-import { HEALTH_PATHS } from '../../../lib/src/contract';
+import { DRAIN_HOOK_QUERY, HEALTH_PATHS, SIDECAR_INTEGERS, parseInteger } from '../../../lib/src/contract';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
@@ -19,6 +19,8 @@ export interface AdminOptions {
   readonly logger: Logger;
   /** Reason readiness must fail regardless of the upstream (shutting down, no tokens), or undefined. */
   readonly notReadyReason: () => string | undefined;
+  /** Drain for that long, then close the proxy; true once closed cleanly. */
+  readonly drain: (drainMs: number) => Promise<boolean>;
 }
 
 /** GET the main service's health path on a fresh connection (not the proxy pool); resolve a failure reason or undefined. */
@@ -74,6 +76,16 @@ export function createAdminApp(opts: AdminOptions): express.Express {
     const reason = opts.notReadyReason() ?? upstream;
     if (reason !== undefined) return text(res, 503, reason);
     return text(res, 200, 'ready');
+  });
+
+  // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.
+  app.get(HEALTH_PATHS.drain, async (req, res) => {
+    const raw = req.query[DRAIN_HOOK_QUERY];
+    const parsed = typeof raw === 'string' ? parseInteger(SIDECAR_INTEGERS.drainDelayMs, raw) : undefined;
+    if (parsed === undefined || !parsed.ok) return text(res, 400, `${DRAIN_HOOK_QUERY} must be an integer in ${SIDECAR_INTEGERS.drainDelayMs.min}..${SIDECAR_INTEGERS.drainDelayMs.max}`);
+    opts.logger.info({ drainDelayMs: parsed.value }, 'drain hook called');
+    const clean = await opts.drain(parsed.value);
+    return text(res, 200, clean ? 'closed' : 'closed at the shutdown bound');
   });
 
   app.get(HEALTH_PATHS.metrics, async (_req, res) => {

@@ -66,8 +66,11 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   });
   metrics.inFlight(proxy.inFlight);
 
+  // Bound before the admin app: its drain hook runs the first half of the shutdown.
+  let drainHook: (drainMs: number) => Promise<boolean> = () => Promise.resolve(false);
   const adminServer = http.createServer(
     createAdminApp({
+      drain: (drainMs) => drainHook(drainMs),
       upstream: config.upstreamAddress,
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
@@ -84,7 +87,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     return { port, adminPort };
   }
 
-  const shutdown = createShutdown({
+  const sequence = createShutdown({
     drainDelayMs: config.drainDelayMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     lifecycle,
@@ -94,6 +97,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     forwarder,
     logger,
   });
+  drainHook = (drainMs) => sequence.drainAndClose(drainMs, 'drain hook');
 
-  return { proxyServer: proxy.server, adminServer, tokens, metrics, start, shutdown };
+  return { proxyServer: proxy.server, adminServer, tokens, metrics, start, shutdown: sequence.shutdown };
 }

@@ -1,9 +1,11 @@
 /**
- * The graceful shutdown sequence, from SIGTERM:
+ * The graceful shutdown sequence:
  *   drain  — readiness is 503 and every response closes its connection, while the endpoint removal
  *            spreads; requests are still forwarded;
  *   close  — the listener closes, idle connections are cut as they turn idle, WebSockets are cut;
  *   exit   — when the last proxy connection is gone, or at the shutdown bound (exit code 1).
+ * SIGTERM runs all three. The drain hook (native-sidecar mode: main's preStop) runs the first two
+ * and answers once the proxy is closed; the SIGTERM that comes after main has exited then only exits.
  * The durations come from the config, whose defaults come from the contract's timing budget.
  */
 import type * as http from 'http';
@@ -26,37 +28,35 @@ export interface ShutdownOptions {
   readonly logger: Logger;
 }
 
-/** Returns `shutdown(signal)`: resolves with the exit code (0 clean, 1 bound hit). Later calls share the first. */
-export function createShutdown(opts: ShutdownOptions): (signal: string) => Promise<number> {
+export interface Shutdown {
+  /** Drain for `drainMs`, then close the proxy; resolves true once it is closed, false if the bound cut it. Later calls share the first. */
+  drainAndClose(drainMs: number, why: string): Promise<boolean>;
+  /** The whole sequence; resolves with the exit code (0 clean, 1 bound hit). Later calls share the first. */
+  shutdown(signal: string): Promise<number>;
+}
+
+export function createShutdown(opts: ShutdownOptions): Shutdown {
   const { lifecycle, proxy, adminServer, tokens, forwarder, logger } = opts;
+  let closed: Promise<boolean> | undefined;
   let shutdownPromise: Promise<number> | undefined;
+  let deadline: NodeJS.Timeout | undefined;
 
-  const release = () => {
-    tokens.close();
-    forwarder.close();
-  };
-
-  return function shutdown(signal) {
-    if (shutdownPromise) {
-      logger.info({ signal }, 'shutdown already in progress');
-      return shutdownPromise;
-    }
-    shutdownPromise = new Promise<number>((resolve) => {
+  function drainAndClose(drainMs: number, why: string): Promise<boolean> {
+    if (closed) return closed;
+    closed = new Promise<boolean>((resolve) => {
       const began = performance.now();
       const elapsed = () => Math.round(performance.now() - began);
       lifecycle.shuttingDown = true;
-      logger.info({ signal, drainDelayMs: opts.drainDelayMs, phase: 'drain' }, 'shutdown: readiness is 503; still forwarding while endpoints are removed');
+      logger.info({ why, drainDelayMs: drainMs, phase: 'drain' }, 'shutdown: readiness is 503; still forwarding while endpoints are removed');
 
-      const deadline = setTimeout(() => {
+      deadline = setTimeout(() => {
         logger.error(
           { phase: 'deadline', elapsedMs: elapsed(), inFlight: proxy.inFlight(), webSockets: proxy.webSockets.size },
           'shutdown: deadline reached; cutting remaining connections',
         );
         proxy.server.closeAllConnections();
         for (const s of proxy.webSockets) s.destroy();
-        adminServer.closeAllConnections();
-        release();
-        resolve(1);
+        resolve(false);
       }, opts.shutdownTimeoutMs);
       deadline.unref();
 
@@ -70,19 +70,34 @@ export function createShutdown(opts: ShutdownOptions): (signal: string) => Promi
         sweep.unref();
         proxy.server.close(() => {
           clearInterval(sweep);
-          logger.info({ phase: 'closed', elapsedMs: elapsed() }, 'shutdown: all proxy connections closed');
-          release();
-          adminServer.close();
-          adminServer.closeAllConnections();
           clearTimeout(deadline);
-          logger.info({ phase: 'exit', elapsedMs: elapsed() }, 'shutdown: done');
-          resolve(0);
+          logger.info({ phase: 'closed', elapsedMs: elapsed() }, 'shutdown: all proxy connections closed');
+          resolve(true);
         });
         proxy.server.closeIdleConnections();
         // WebSockets have no request boundary to wait for.
         for (const s of proxy.webSockets) s.destroy();
-      }, opts.drainDelayMs);
+      }, drainMs);
+    });
+    return closed;
+  }
+
+  function shutdown(signal: string): Promise<number> {
+    if (shutdownPromise) {
+      logger.info({ signal }, 'shutdown already in progress');
+      return shutdownPromise;
+    }
+    shutdownPromise = drainAndClose(opts.drainDelayMs, signal).then((clean) => {
+      clearTimeout(deadline);
+      tokens.close();
+      forwarder.close();
+      adminServer.close();
+      adminServer.closeAllConnections();
+      logger.info({ phase: 'exit', signal }, 'shutdown: done');
+      return clean ? 0 : 1;
     });
     return shutdownPromise;
-  };
+  }
+
+  return { drainAndClose, shutdown };
 }

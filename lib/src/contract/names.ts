@@ -91,7 +91,30 @@ export const HEALTH_PATHS = {
   sidecarReadiness: '/readyz',
   /** apps/sidecar Prometheus metrics (admin port). */
   metrics: '/metrics',
+  /**
+   * apps/sidecar drain hook (admin port): drain for `?ms=`, close the proxy listener, answer once
+   * every proxy connection is closed. Main's preStop in native-sidecar mode, so the sidecar is done
+   * before main gets SIGTERM. See encodeDrainHook.
+   */
+  drain: '/drain',
 } as const;
+
+/** The query parameter of the drain hook: how long to keep forwarding before closing, in ms. */
+export const DRAIN_HOOK_QUERY = 'ms';
+
+/** How the sidecar runs in the pod. */
+export const SIDECAR_MODES = {
+  /** An ordinary container beside main: every Kubernetes version. */
+  container: 'container',
+  /** A native sidecar (init container with restartPolicy: Always): starts before main, stops after it. */
+  native: 'native',
+} as const;
+export type SidecarModeName = (typeof SIDECAR_MODES)[keyof typeof SIDECAR_MODES];
+
+/** The drain hook's path and query for a drain of `drainDelayMs`. */
+export function encodeDrainHook(drainDelayMs: number): string {
+  return `${HEALTH_PATHS.drain}?${DRAIN_HOOK_QUERY}=${drainDelayMs}`;
+}
 
 /** Where the token Secret is mounted in the sidecar container. */
 export const TOKENS_MOUNT_PATH = '/var/run/secrets/sidecar/tokens';

@@ -5,7 +5,15 @@
  * numbers from timingBudget, so the manifest and the processes cannot disagree.
  */
 
+import type { SidecarModeName } from './names';
+
 export interface TimingInputs {
+  /**
+   * How the sidecar runs. In `native` mode main's preStop is the sidecar's drain hook: the sidecar
+   * drains and closes first, then main gets SIGTERM, then the sidecar. preStop is then unused.
+   * @default 'container'
+   */
+  readonly mode?: SidecarModeName;
   /** How long the sidecar keeps forwarding after SIGTERM (readiness already 503). */
   readonly drainDelayMs: number;
   /** Upstream inactivity timeout of the sidecar. */
@@ -42,6 +50,15 @@ export const DEFAULT_TIMING_INPUTS: TimingInputs = {
 
 export function timingBudget(inputs: TimingInputs): TimingBudget {
   const { drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds } = inputs;
+  if (inputs.mode === 'native') {
+    // From the pod's deletion: the sidecar drains and finishes its requests (main's preStop), then
+    // main drains its extra time; the sidecar's bound runs from its drain hook, so it spans all of it.
+    return {
+      mainDrainDelayMs: MAIN_EXTRA_DRAIN_MS,
+      sidecarShutdownTimeoutMs: (terminationGracePeriodSeconds - SHUTDOWN_MARGIN_SECONDS) * 1000,
+      minTerminationGracePeriodSeconds: Math.ceil((drainDelayMs + upstreamTimeoutMs + MAIN_EXTRA_DRAIN_MS) / 1000) + GRACE_MARGIN_SECONDS,
+    };
+  }
   return {
     mainDrainDelayMs: drainDelayMs + MAIN_EXTRA_DRAIN_MS,
     sidecarShutdownTimeoutMs: (terminationGracePeriodSeconds - preStopDelaySeconds - SHUTDOWN_MARGIN_SECONDS) * 1000,
