@@ -1,6 +1,9 @@
 /**
- * SIGTERM to the sidecar and the main service at the same instant, mid-load, as the kubelet does once
- * preStop has passed. The sidecar drains shorter than main, so everything it accepts still finds main.
+ * The pod's termination, mid-load, in both sidecar modes:
+ * - container: SIGTERM to the sidecar and the main service at the same instant, as the kubelet does
+ *   once preStop has passed. The sidecar drains shorter than main, so everything it accepts still finds main;
+ * - native: main's preStop (the sidecar's drain hook) drains and closes the sidecar, then main gets
+ *   SIGTERM and exits, then the sidecar gets its SIGTERM (KEP-753 order).
  *
  * "Accepted" is what the sidecar's own access log says it read: every such request must get a 2xx on
  * the client side. A client may only see its connection refused (listener closed), or a reset of a
@@ -11,7 +14,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { MAIN_ENV, SIDECAR_ENV } from '../lib/src/contract';
+import { MAIN_ENV, SIDECAR_ENV, encodeDrainHook } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
 import { closedPort, sleep, tempDir } from './support/http';
 
@@ -51,7 +54,26 @@ function get(port: number, agent: http.Agent | false, signalAt: () => number): P
   });
 }
 
-it('gives every request the sidecar accepts a 2xx, before and after the signal; both exit 0', async () => {
+/** What the kubelet does to the pod, from its deletion on. */
+const TERMINATIONS = {
+  container: async (sidecar: RunningApp, main: RunningApp) => {
+    sidecar.child.kill('SIGTERM');
+    main.child.kill('SIGTERM');
+    await Promise.all([sidecar.exited, main.exited]);
+  },
+  native: async (sidecar: RunningApp, main: RunningApp) => {
+    const hook = await new Promise<number | undefined>((resolve) =>
+      http.get({ host: '127.0.0.1', port: sidecar.adminPort, path: encodeDrainHook(SIDECAR_DRAIN_MS), agent: false }, (res) => (res.resume(), resolve(res.statusCode))).on('error', () => resolve(undefined)),
+    );
+    expect(hook).toBe(200);
+    main.child.kill('SIGTERM');
+    await main.exited;
+    sidecar.child.kill('SIGTERM');
+    await sidecar.exited;
+  },
+} as const;
+
+it.each(Object.keys(TERMINATIONS) as (keyof typeof TERMINATIONS)[])('%s mode: gives every request the sidecar accepts a 2xx, before and after the signal; both exit 0', async (mode) => {
   const mainPort = await closedPort();
   const main = await startApp('main', {
     env: { [MAIN_ENV.port]: String(mainPort), [MAIN_ENV.host]: '127.0.0.1', [MAIN_ENV.drainDelayMs]: String(MAIN_DRAIN_MS) },
@@ -86,12 +108,10 @@ it('gives every request the sidecar accepts a 2xx, before and after the signal; 
 
   await sleep(500);
   signalAt = performance.now();
-  sidecar.child.kill('SIGTERM');
-  main.child.kill('SIGTERM');
   // Bounded: a process that never exits must fail the test, not keep the load running forever.
   let bound: NodeJS.Timeout | undefined;
   const [sidecarCode, mainCode] = await Promise.race([
-    Promise.all([sidecar.exited, main.exited]),
+    TERMINATIONS[mode](sidecar, main).then(() => Promise.all([sidecar.exited, main.exited])),
     new Promise<string[]>((resolve) => (bound = setTimeout(() => resolve(['still running', 'still running']), 8_000))),
   ]);
   // A pending timer would keep this jest worker alive past the test ("failed to exit gracefully").
