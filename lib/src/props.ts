@@ -83,6 +83,7 @@ export interface AutoscalingOptions {
   readonly targetCpuUtilization?: number;
 }
 
+/** Props of SidecarApp: every one is optional, and an invalid one fails at synth naming it. */
 export interface SidecarAppProps {
   /**
    * Base name of every object (Deployment, Service, NetworkPolicy, ...) and the

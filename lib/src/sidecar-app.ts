@@ -14,6 +14,10 @@ import type { ResolvedProps, SidecarAppProps } from './props';
 import { createAutoscaler, createDisruptionBudget } from './scaling';
 import { createService } from './service';
 
+/**
+ * A pod with a main container and an authenticating sidecar in front of it, the Service for both,
+ * and by default NetworkPolicies that leave only the sidecar port open to everyone.
+ */
 export class SidecarApp extends Construct {
   /** The Deployment running the pod. */
   readonly deployment: kplus.Deployment;
