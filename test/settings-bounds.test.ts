@@ -22,7 +22,7 @@ import {
 import type { IntegerRule } from '../lib/src/contract';
 import { loadConfig as loadMainConfig } from '../apps/main/src/config';
 import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
-import { SidecarApp } from '../lib/src';
+import { SidecarApp, SidecarMode } from '../lib/src';
 import { SidecarAppPropError } from '../lib/src/validate';
 import type { SidecarAppProps } from '../lib/src';
 
@@ -42,7 +42,11 @@ function synth(props: SidecarAppProps): { main: Env; sidecar: Env } | SidecarApp
   }
   const deployment = Testing.synth(chart).find((m) => m.kind === 'Deployment');
   const envOf = (name: string): Env =>
-    Object.fromEntries(deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === name).env.map((e: { name: string; value: string }) => [e.name, e.value]));
+    Object.fromEntries(
+      [...deployment.spec.template.spec.containers, ...(deployment.spec.template.spec.initContainers ?? [])]
+        .find((c: { name: string }) => c.name === name)
+        .env.map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
   return { main: envOf('main'), sidecar: envOf('sidecar') };
 }
 
@@ -140,6 +144,21 @@ describe('derived timings: whatever the construct accepts, both apps accept', ()
       expect(mainRefuses(synthesized.main)).toBeUndefined();
       const shorter = synth({ ...base, terminationGracePeriodSeconds: grace - 1 });
       expect(shorter).toBeInstanceOf(SidecarAppPropError);
+      expect((shorter as SidecarAppPropError).prop).toBe('terminationGracePeriodSeconds');
+    },
+  );
+
+  it.each(drains.flatMap((d) => upstreams.map((u) => [d, u] as const)))(
+    'native-sidecar mode, drain %p ms, upstream timeout %p ms: the shortest grace period passes, one second less fails',
+    (drainDelayMs, upstreamTimeoutMs) => {
+      const grace = timingBudget({ mode: 'native', drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 0 }).minTerminationGracePeriodSeconds;
+      expect(grace).toBeLessThanOrEqual(POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max);
+      const base = { sidecarMode: SidecarMode.NATIVE, drainDelayMs, upstreamTimeoutMs };
+      const synthesized = synth({ ...base, terminationGracePeriodSeconds: grace });
+      if (synthesized instanceof SidecarAppPropError) throw synthesized;
+      expect(sidecarRefuses(synthesized.sidecar)).toBeUndefined();
+      expect(mainRefuses(synthesized.main)).toBeUndefined();
+      const shorter = synth({ ...base, terminationGracePeriodSeconds: grace - 1 });
       expect((shorter as SidecarAppPropError).prop).toBe('terminationGracePeriodSeconds');
     },
   );
