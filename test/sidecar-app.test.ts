@@ -11,7 +11,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
 import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
-import { LogLevel, SidecarApp, SidecarAppProps } from '../lib/src';
+import { LogLevel, SidecarApp, SidecarAppProps, SidecarMode } from '../lib/src';
 import { buildApp, CHART_NAME, IMAGE_CONTEXT, IMAGE_ENV, SidecarAppChart } from '../main';
 
 // Synthesized manifests are plain JSON; `any` keeps the assertions readable.
@@ -662,5 +662,41 @@ describe('composes with cdk8s-plus', () => {
     const dbPolicy = manifests.find((m) => m.kind === 'NetworkPolicy' && m.spec.ingress?.[0]?.ports?.[0]?.port === 5432);
     const peerLabels = dbPolicy.spec.ingress[0].from[0].podSelector.matchLabels;
     expect(selects(peerLabels, deployment.spec.template.metadata.labels)).toBe(true);
+  });
+});
+
+describe('native-sidecar mode', () => {
+  const manifests = synthApp({ sidecarMode: SidecarMode.NATIVE });
+  const spec = podSpec(manifests);
+
+  test('the sidecar is an init container with restartPolicy Always and a startup probe; main stays a container', () => {
+    expect(spec.containers.map((c: Manifest) => c.name)).toEqual([CONTAINER_NAMES.main]);
+    expect(spec.initContainers.map((c: Manifest) => [c.name, c.restartPolicy])).toEqual([[CONTAINER_NAMES.sidecar, 'Always']]);
+    const sidecar = spec.initContainers[0];
+    // Main starts once the sidecar serves; readiness could not gate it, since it needs main.
+    expect(sidecar.startupProbe.httpGet).toEqual({ path: HEALTH_PATHS.sidecarLiveness, port: DEFAULT_PORTS.admin, scheme: 'HTTP' });
+    expect(sidecar.readinessProbe.httpGet.path).toBe(HEALTH_PATHS.sidecarReadiness);
+    expect(sidecar.volumeMounts).toEqual([{ name: 'tokens', mountPath: TOKENS_MOUNT_PATH, readOnly: true }]);
+    expect(sidecar.securityContext).toEqual(spec.containers[0].securityContext);
+  });
+
+  test("main's preStop is the sidecar's drain hook; the timings follow the native budget", () => {
+    const main = spec.containers[0];
+    const sidecar = spec.initContainers[0];
+    expect(main.lifecycle.preStop).toEqual({ httpGet: { path: '/drain?ms=5000', port: DEFAULT_PORTS.admin, scheme: 'HTTP' } });
+    expect(sidecar.lifecycle).toBeUndefined();
+    expect(envOf(main)[MAIN_ENV.drainDelayMs]).toBe('5000');
+    expect(envOf(sidecar)[SIDECAR_ENV.drainDelayMs]).toBe('5000');
+    expect(envOf(sidecar)[SIDECAR_ENV.shutdownTimeoutMs]).toBe(String((spec.terminationGracePeriodSeconds - 2) * 1000));
+  });
+
+  test('preStopDelaySeconds is refused, and the grace period must hold the native budget', () => {
+    expect(() => synthApp({ sidecarMode: SidecarMode.NATIVE, preStopDelaySeconds: 5 })).toThrow(/preStopDelaySeconds must be left unset with sidecarMode NATIVE/);
+    expect(() => synthApp({ sidecarMode: SidecarMode.NATIVE, terminationGracePeriodSeconds: 29 })).toThrow(/terminationGracePeriodSeconds \(29\) must be at least 30/);
+    expect(() => synthApp({ sidecarMode: SidecarMode.NATIVE, terminationGracePeriodSeconds: 30 })).not.toThrow();
+  });
+
+  test('every object validates against the Kubernetes schema', () => {
+    for (const m of manifests) expect(() => validateAgainstSchema(m)).not.toThrow();
   });
 });
