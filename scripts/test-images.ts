@@ -18,6 +18,7 @@
  * Environment:
  *   BASE_IMAGE            passed as --build-arg BASE_IMAGE (default: the Dockerfiles' node:20-bookworm-slim)
  *   TEST_IMAGES_VERBOSE=1 stream the whole docker build output
+ *   SIDECAR_APP_SIDECAR_MODE synthesize with that sidecar mode (e.g. native) instead of the default
  * See docs/images.md.
  */
 import { spawn } from 'child_process';
@@ -30,7 +31,7 @@ import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
 import { ADDRESSES, CONTAINER_NAMES, SIDECAR_ENV } from '../lib/src/contract';
-import { buildApp } from '../main';
+import { MODE_ENV, buildApp } from '../main';
 import { Container, Deployment, HttpGetAction, containerEnv, findDeployment, mountsOf, podContainers, prepareVolumes, secretNamesOf } from '../tools/pod';
 import { REPO_ROOT } from '../tools/repo-root';
 
@@ -139,16 +140,16 @@ interface Reply {
   readonly body: string;
 }
 
-function get(port: number, urlPath: string, headers: Record<string, string> = {}): Promise<Reply> {
+function get(port: number, urlPath: string, headers: Record<string, string> = {}, timeoutMs = HTTP_TIMEOUT_MS): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: ADDRESSES.loopback, port, path: urlPath, headers: { connection: 'close', ...headers }, agent: false, timeout: HTTP_TIMEOUT_MS }, (res) => {
+    const req = http.get({ host: ADDRESSES.loopback, port, path: urlPath, headers: { connection: 'close', ...headers }, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${HTTP_TIMEOUT_MS} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });
 }
@@ -235,8 +236,9 @@ function applyFsGroup(dir: string, gid: number | undefined): void {
 
 async function synthesize(): Promise<Plan> {
   return step('synthesize the default chart (main.ts buildApp → synthYaml)', async () => {
-    // env: {} — the default chart, whatever SIDECAR_APP_*_IMAGE this shell has set.
-    const docs = parseAllDocuments(buildApp({ outdir: undefined, env: {} }).synthYaml()).map((d) => d.toJS() as unknown);
+    // The default chart, whatever SIDECAR_APP_*_IMAGE this shell has set; only the sidecar mode is taken from it.
+    const mode = process.env[MODE_ENV];
+    const docs = parseAllDocuments(buildApp({ outdir: undefined, env: mode ? { [MODE_ENV]: mode } : {} }).synthYaml()).map((d) => d.toJS() as unknown);
     const deployment = findDeployment(docs);
     const spec = deployment.spec.template.spec;
     const containers = podContainers(spec);
@@ -251,7 +253,7 @@ async function synthesize(): Promise<Plan> {
     }
     const grace = spec.terminationGracePeriodSeconds ?? 30;
     const list = containers.map((c) => `${c.name}=${c.image}${nativeSidecars.has(c.name) ? ' (native sidecar)' : ''}`).join(', ');
-    return { value: { deployment, containers, nativeSidecars, grace, version }, detail: `Deployment ${deployment.metadata?.name ?? ''}: ${list}; terminationGracePeriodSeconds ${grace}` };
+    return { value: { deployment, containers, nativeSidecars, grace, version }, detail: `${mode ? `${MODE_ENV}=${mode}: ` : ''}Deployment ${deployment.metadata?.name ?? ''}: ${list}; terminationGracePeriodSeconds ${grace}` };
   });
 }
 
@@ -291,8 +293,9 @@ async function build(plan: Plan): Promise<void> {
         },
       });
       if (r.code !== 0) {
-        const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-40).join('\n');
-        throw new Error(`docker build exited ${r.code}; last lines:\n${indent(tail, '    | ')}`);
+        const lines = `${r.stdout}\n${r.stderr}`.trim().split('\n');
+        const firstError = lines.find((l) => /\berror\b|ERR!/i.test(l))?.trim();
+        throw new Error(`docker build exited ${r.code}${firstError ? `: ${firstError}` : ''}; last lines:\n${indent(lines.slice(-40).join('\n'), '    | ')}`);
       }
       const info = await dockerOk(['image', 'inspect', '--format', '{{.Id}} {{.Size}} {{.Config.User}}', c.image!], 'inspect the image');
       const [id, size, user] = info.split(' ');
@@ -361,6 +364,8 @@ async function start(plan: Plan, token: string): Promise<Started[]> {
       const rewritten = mounts.map((m) => `\n    ${m.mountPath} (manifest) → ${m.dir}`).join('');
       return { value: undefined, detail: `${id.slice(0, 12)}: docker ${shown}${rewritten ? `\n    volume mounts rewritten:${rewritten}` : ''}` };
     });
+    // KEP-753: a native sidecar must pass its startup probe before the next container starts.
+    if (plan.nativeSidecars.has(c.name)) await waitReady(started.slice(-1));
   }
   return started;
 }
@@ -371,8 +376,12 @@ async function state(name: string): Promise<{ running: boolean; exitCode: number
   return { running: running === 'true', exitCode: Number(exitCode), status };
 }
 
+const readyChecked = new Set<string>();
+
 async function waitReady(started: readonly Started[]): Promise<void> {
   for (const { container, name } of started) {
+    if (readyChecked.has(name)) continue;
+    readyChecked.add(name);
     const probe = container.startupProbe?.httpGet ?? container.readinessProbe?.httpGet;
     if (!probe) continue;
     const port = portOf(container, probe.port);
@@ -421,25 +430,35 @@ async function checkRequests(plan: Plan, token: string): Promise<void> {
   });
 }
 
-/** Run a preStop hook as the kubelet would: exec in the container, GET against the pod, or sleep. */
-async function runPreStop(s: Started): Promise<string> {
+/**
+ * Run a preStop hook as the kubelet would: exec in the container, GET against the pod, or sleep; bounded
+ * by what is left of the grace period. Never throws: the kubelet sends SIGTERM after a failed hook too.
+ */
+async function runPreStop(s: Started, deadline: number): Promise<{ done: string; error?: string }> {
   const hook = s.container.lifecycle?.preStop;
-  if (!hook) return 'no preStop';
+  const left = () => Math.max(1, deadline - Date.now());
+  if (!hook) return { done: 'no preStop' };
   if (hook.exec?.command?.length) {
-    const r = await docker(['exec', s.name, ...hook.exec.command]);
-    if (r.code !== 0) throw new Error(`${s.container.name} preStop exec ${JSON.stringify(hook.exec.command)} exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-    return `preStop exec ${hook.exec.command.join(' ')}`;
+    const what = `preStop exec ${hook.exec.command.join(' ')}`;
+    const r = await docker(['exec', s.name, ...hook.exec.command], { timeoutMs: left() });
+    return r.code === 0 ? { done: what } : { done: what, error: `${s.container.name} ${what} exited ${r.code}: ${(r.stderr || r.stdout).trim()}` };
   }
   if (hook.httpGet) {
     const action: HttpGetAction = hook.httpGet;
-    const r = await get(portOf(s.container, action.port), action.path ?? '/');
-    return `preStop GET ${action.path ?? '/'} → ${r.status}`;
+    const what = `preStop GET :${portOf(s.container, action.port)}${action.path ?? '/'}`;
+    try {
+      const r = await get(portOf(s.container, action.port), action.path ?? '/', {}, left());
+      const ok = r.status >= 200 && r.status < 400;
+      return ok ? { done: `${what} → ${r.status} ${r.body.trim().slice(0, 60)}` } : { done: what, error: `${s.container.name} ${what} answered ${r.status} ${r.body.slice(0, 200)}` };
+    } catch (err) {
+      return { done: what, error: `${s.container.name} ${what}: ${(err as Error).message}` };
+    }
   }
   if (hook.sleep) {
-    await sleep(hook.sleep.seconds * 1000);
-    return `preStop sleep ${hook.sleep.seconds}s`;
+    await sleep(Math.min(hook.sleep.seconds * 1000, left()));
+    return { done: `preStop sleep ${hook.sleep.seconds}s` };
   }
-  return 'preStop of an unknown kind skipped';
+  return { done: 'preStop of an unknown kind skipped' };
 }
 
 /** Wait until the container exits or the deadline passes; SIGKILL it then, as the kubelet does. */
@@ -460,11 +479,12 @@ async function shutdown(plan: Plan, started: readonly Started[]): Promise<void> 
     const deadline = began + plan.grace * 1000;
     const at = () => `${((Date.now() - began) / 1000).toFixed(1)}s`;
     const stopOne = async (s: Started): Promise<string> => {
-      const hook = await runPreStop(s);
-      log(`    ${at()}  ${s.container.name}: ${hook} done; docker kill --signal TERM`);
+      const hook = await runPreStop(s, deadline);
+      log(`    ${at()}  ${s.container.name}: ${hook.done}${hook.error ? ` FAILED (${hook.error})` : ' done'}; docker kill --signal TERM`);
       await dockerOk(['kill', '--signal', 'TERM', s.name], `SIGTERM ${s.container.name}`);
       const { exitCode, killed } = await waitExit(s, deadline);
       log(`    ${at()}  ${s.container.name}: exited ${exitCode}${killed ? ' (SIGKILLed at the end of the grace period)' : ''}`);
+      if (hook.error) throw new Error(hook.error);
       if (killed) throw new Error(`${s.container.name} did not exit within ${plan.grace} s of the preStop hook; SIGKILLed (exit ${exitCode})`);
       if (exitCode !== 0) throw new Error(`${s.container.name} exited ${exitCode}, not 0`);
       return `${s.container.name} 0 at ${at()}`;
