@@ -32,6 +32,15 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
   [SIDECAR_ENV.realm]: ['back\\slash', 'x'.repeat(129), 'r\u00e9alm', 'tab\there'],
   [SIDECAR_ENV.tokensPollIntervalMs]: ['49', 'often', '3600001'],
   [SIDECAR_ENV.logLevel]: ['INFO', 'loud', 'warning'],
+  [SIDECAR_ENV.jwtIssuers]: [
+    'not json',
+    '[]',
+    '{"name":"idp"}',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"jwks.json"}]',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json","algorithms":["none"]}]',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json","algorithms":["HS256"]}]',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":[],"jwksFile":"/jwks.json"}]',
+  ],
 };
 
 const MAIN_BAD: Record<MainVar, string[]> = {

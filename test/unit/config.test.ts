@@ -47,6 +47,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   realm: 'sidecar',
   tokensPollIntervalMs: 2_000,
   logLevel: 'info',
+  jwtIssuers: [],
 };
 
 describe('sidecar loadConfig', () => {
@@ -84,6 +85,7 @@ describe('sidecar loadConfig', () => {
       [SIDECAR_ENV.realm]: "my realm !~'",
       [SIDECAR_ENV.tokensPollIntervalMs]: '50',
       [SIDECAR_ENV.logLevel]: 'trace',
+      [SIDECAR_ENV.jwtIssuers]: '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/etc/jwks/idp.json"}]',
     });
     expect(plain(cfg)).toEqual({
       host: '::',
@@ -103,6 +105,18 @@ describe('sidecar loadConfig', () => {
       realm: "my realm !~'",
       tokensPollIntervalMs: 50,
       logLevel: 'trace',
+      jwtIssuers: [
+        {
+          name: 'idp',
+          issuer: 'https://idp.example',
+          audiences: ['api'],
+          jwksFile: '/etc/jwks/idp.json',
+          algorithms: ['RS256', 'ES256', 'EdDSA'],
+          clockSkewSeconds: 30,
+          maxLifetimeSeconds: undefined,
+          subjectClaim: 'sub',
+        },
+      ],
     });
   });
 

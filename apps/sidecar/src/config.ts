@@ -11,6 +11,7 @@ import {
   hostProblem,
   envText,
   parseBoolean,
+  parseJwtIssuers,
   parseLogLevel,
   parsePublicPaths,
   pathProblem,
@@ -19,7 +20,7 @@ import {
   readSetting,
   standaloneTimingBudget,
 } from '../../../lib/src/contract';
-import type { Env, LogLevel } from '../../../lib/src/contract';
+import type { Env, JwtIssuer, LogLevel } from '../../../lib/src/contract';
 
 export interface SidecarConfig {
   readonly host: string;
@@ -42,6 +43,8 @@ export interface SidecarConfig {
   readonly realm: string;
   readonly tokensPollIntervalMs: number;
   readonly logLevel: LogLevel;
+  /** Trusted JWT issuers; empty: only the static tokens authenticate. */
+  readonly jwtIssuers: readonly JwtIssuer[];
 }
 
 /** Where to connect to the main service. */
@@ -141,6 +144,7 @@ export function loadConfig(env: Env): SidecarConfig {
     realm: realm(env),
     tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
     logLevel: readSetting(env, SIDECAR_ENV.logLevel, SIDECAR_DEFAULTS.logLevel, parseLogLevel),
+    jwtIssuers: readSetting(env, SIDECAR_ENV.jwtIssuers, SIDECAR_DEFAULTS.jwtIssuers, parseJwtIssuers),
   };
   if (cfg.port !== 0 && cfg.port === cfg.adminPort) {
     throw new ConfigError(SIDECAR_ENV.adminPort, `must differ from ${SIDECAR_ENV.port} (${cfg.port})`);

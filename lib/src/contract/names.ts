@@ -51,6 +51,11 @@ export const SIDECAR_ENV = {
   tokensPollIntervalMs: 'SIDECAR_TOKENS_POLL_INTERVAL_MS',
   /** pino log level. */
   logLevel: 'SIDECAR_LOG_LEVEL',
+  /**
+   * Trusted JWT issuers, a JSON list (see parseJwtIssuers): a bearer value shaped like a JWT is
+   * verified against them; unset, only the static tokens count.
+   */
+  jwtIssuers: 'SIDECAR_JWT_ISSUERS',
 } as const;
 
 /** Read by node itself, not by the app: the sidecar container gets SIDECAR_NODE_OPTIONS in it. */
@@ -121,7 +126,10 @@ export const TOKENS_MOUNT_PATH = '/var/run/secrets/sidecar/tokens';
 
 /** Headers the sidecar sets on forwarded requests. */
 export const FORWARDED_HEADERS = {
-  /** Name of the token that authenticated the request. Client-sent copies are removed. */
+  /**
+   * Name of the token that authenticated the request, or `<issuer name>:<claim>` for a JWT.
+   * Client-sent copies are removed.
+   */
   subject: 'x-auth-subject',
   /** Passed through when the client sends one, created otherwise; echoed in the response. */
   requestId: 'x-request-id',

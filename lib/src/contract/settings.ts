@@ -185,6 +185,158 @@ export function encodeUpstream(mainPort: number): string {
   return `http://${ADDRESSES.loopback}:${mainPort}`;
 }
 
+/**
+ * JWS algorithms a trusted issuer may sign with, each verified with a public key from its JWKS.
+ * `none` is never one; HMAC (HS*) is not either: it would need a shared secret, which no issuer takes.
+ */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export const DEFAULT_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
+
+/** One trusted issuer as written in SIDECAR_JWT_ISSUERS; the optional fields have defaults. */
+export interface JwtIssuerSpec {
+  /** Prefix of the forwarded subject (`<name>:<claim>`) and the issuer's metrics label. */
+  readonly name: string;
+  /** The exact `iss` claim of its tokens. */
+  readonly issuer: string;
+  /** A token's `aud` must name at least one of these. */
+  readonly audiences: readonly string[];
+  /** Absolute path of the issuer's JWKS file (a mounted ConfigMap or Secret key); reloaded on change. */
+  readonly jwksFile: string;
+  /** @default DEFAULT_JWT_ALGORITHMS */
+  readonly algorithms?: readonly JwtAlgorithm[];
+  /** Leeway for exp, nbf and iat, in seconds. @default 30 */
+  readonly clockSkewSeconds?: number;
+  /** Longest accepted exp - iat, in seconds; tokens must then carry iat. @default no bound */
+  readonly maxLifetimeSeconds?: number;
+  /** The claim forwarded after the name. @default "sub" */
+  readonly subjectClaim?: string;
+}
+
+/** A trusted issuer with its defaults applied: what the sidecar verifies against. */
+export interface JwtIssuer extends Required<Omit<JwtIssuerSpec, 'maxLifetimeSeconds'>> {
+  readonly maxLifetimeSeconds: number | undefined;
+}
+
+/** Bounds of the numeric issuer fields. */
+export const JWT_ISSUER_INTEGERS = {
+  clockSkewSeconds: { min: 0, max: 300, default: 30 },
+  /** No default: unset means no bound. */
+  maxLifetimeSeconds: { min: 1, max: 31 * 86_400 },
+} as const;
+export const DEFAULT_JWT_SUBJECT_CLAIM = 'sub';
+/** More issuers than this is a misconfiguration, not a deployment. */
+export const MAX_JWT_ISSUERS = 16;
+const MAX_JWT_AUDIENCES = 16;
+const JWT_ISSUER_FIELDS = ['name', 'issuer', 'audiences', 'jwksFile', 'algorithms', 'clockSkewSeconds', 'maxLifetimeSeconds', 'subjectClaim'];
+const JWT_ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const JWT_CLAIM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** Printable ASCII, as iss and aud values are compared byte for byte. */
+const PRINTABLE = /^[\x20-\x7e]+$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function printableProblem(field: string, v: unknown, max: number): string | undefined {
+  if (typeof v === 'string' && v.length <= max && PRINTABLE.test(v)) return undefined;
+  return `${field} must be 1-${max} printable ASCII characters, got ${typeof v === 'string' ? quoted(v) : typeof v}`;
+}
+
+function optionalIntegerProblem(field: string, v: unknown, rule: Pick<IntegerRule, 'min' | 'max'>): string | undefined {
+  if (v === undefined) return undefined;
+  const problem = typeof v === 'number' ? integerProblem(rule, v) : `must be an integer in ${rule.min}..${rule.max}, got ${typeof v}`;
+  return problem === undefined ? undefined : `${field} ${problem}`;
+}
+
+/** Why one issuer spec is not valid, or undefined. Takes `unknown`: it checks parsed JSON too. */
+function jwtIssuerProblem(spec: unknown): string | undefined {
+  if (!isRecord(spec)) return 'must be an object';
+  const unknownField = Object.keys(spec).find((k) => !JWT_ISSUER_FIELDS.includes(k));
+  if (unknownField !== undefined) return `has an unknown field ${quoted(unknownField)} (known: ${JWT_ISSUER_FIELDS.join(', ')})`;
+  const { name, issuer, audiences, jwksFile, algorithms, subjectClaim } = spec;
+  if (typeof name !== 'string' || !JWT_ISSUER_NAME.test(name)) {
+    return `name must be 1-63 characters of A-Z a-z 0-9 . _ - (not starting with . _ -), got ${typeof name === 'string' ? quoted(name) : typeof name}`;
+  }
+  const issuerProblem = printableProblem('issuer', issuer, 1024);
+  if (issuerProblem !== undefined) return issuerProblem;
+  if (!Array.isArray(audiences) || audiences.length === 0 || audiences.length > MAX_JWT_AUDIENCES) {
+    return `audiences must be a list of 1-${MAX_JWT_AUDIENCES} strings`;
+  }
+  for (const a of audiences) {
+    const problem = printableProblem('audiences entries', a, 256);
+    if (problem !== undefined) return problem;
+  }
+  if (new Set(audiences).size !== audiences.length) return 'audiences lists an audience twice';
+  if (typeof jwksFile !== 'string' || !jwksFile.startsWith('/') || jwksFile.length > 4096 || /[\u0000-\u001f\u007f]/.test(jwksFile)) {
+    return `jwksFile must be an absolute path without control characters, got ${typeof jwksFile === 'string' ? quoted(jwksFile) : typeof jwksFile}`;
+  }
+  if (algorithms !== undefined) {
+    if (!Array.isArray(algorithms) || algorithms.length === 0) return `algorithms must be a non-empty list of ${JWT_ALGORITHMS.join(', ')}`;
+    for (const alg of algorithms) {
+      if (typeof alg === 'string' && /^none$/i.test(alg)) return 'algorithms must not list "none": unsigned tokens are never accepted';
+      if (typeof alg === 'string' && /^HS\d+$/.test(alg)) return `algorithms must not list ${quoted(alg)}: HMAC needs a shared secret, and the JWKS holds public keys`;
+      if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg)) return `algorithms entries must be one of ${JWT_ALGORITHMS.join(', ')}, got ${typeof alg === 'string' ? quoted(alg) : typeof alg}`;
+    }
+    if (new Set(algorithms).size !== algorithms.length) return 'algorithms lists an algorithm twice';
+  }
+  const skew = optionalIntegerProblem('clockSkewSeconds', spec.clockSkewSeconds, JWT_ISSUER_INTEGERS.clockSkewSeconds);
+  if (skew !== undefined) return skew;
+  const lifetime = optionalIntegerProblem('maxLifetimeSeconds', spec.maxLifetimeSeconds, JWT_ISSUER_INTEGERS.maxLifetimeSeconds);
+  if (lifetime !== undefined) return lifetime;
+  if (subjectClaim !== undefined && (typeof subjectClaim !== 'string' || !JWT_CLAIM_NAME.test(subjectClaim))) {
+    return `subjectClaim must be a claim name of 1-64 characters A-Z a-z 0-9 _ . -, got ${typeof subjectClaim === 'string' ? quoted(subjectClaim) : typeof subjectClaim}`;
+  }
+  return undefined;
+}
+
+/** Why a list of issuer specs cannot be encoded (or was not a valid decoding), or undefined. */
+export function jwtIssuersProblem(specs: unknown): string | undefined {
+  if (!Array.isArray(specs)) return 'must be a JSON list of issuers';
+  if (specs.length > MAX_JWT_ISSUERS) return `lists ${specs.length} issuers; at most ${MAX_JWT_ISSUERS}`;
+  const names = new Set<string>();
+  const issuers = new Set<string>();
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i] as Record<string, unknown>;
+    const problem = jwtIssuerProblem(spec);
+    const label = `issuer ${i + 1}${isRecord(spec) && typeof spec.name === 'string' ? ` (${quoted(spec.name)})` : ''}`;
+    if (problem !== undefined) return `${label}: ${problem}`;
+    if (names.has(spec.name as string)) return `${label}: name ${quoted(spec.name as string)} is used twice`;
+    if (issuers.has(spec.issuer as string)) return `${label}: issuer ${quoted(spec.issuer as string)} is listed twice`;
+    names.add(spec.name as string);
+    issuers.add(spec.issuer as string);
+  }
+  return undefined;
+}
+
+/** JSON; an empty list is no value at all (the variable stays unset). */
+export function encodeJwtIssuers(specs: readonly JwtIssuerSpec[]): string | undefined {
+  return specs.length === 0 ? undefined : JSON.stringify(specs);
+}
+
+/** The inverse of encodeJwtIssuers: a JSON list of valid issuer specs, with their defaults applied. */
+export function parseJwtIssuers(text: string): Parsed<readonly JwtIssuer[]> {
+  let specs: unknown;
+  try {
+    specs = JSON.parse(text);
+  } catch {
+    return bad(`must be a JSON list of issuers, got ${quoted(text)}`);
+  }
+  const problem = jwtIssuersProblem(specs);
+  if (problem !== undefined) return bad(problem);
+  if ((specs as unknown[]).length === 0) return bad('lists no issuer (leave it unset instead)');
+  return ok(
+    (specs as JwtIssuerSpec[]).map((s) => ({
+      name: s.name,
+      issuer: s.issuer,
+      audiences: [...s.audiences],
+      jwksFile: s.jwksFile,
+      algorithms: [...(s.algorithms ?? DEFAULT_JWT_ALGORITHMS)],
+      clockSkewSeconds: s.clockSkewSeconds ?? JWT_ISSUER_INTEGERS.clockSkewSeconds.default,
+      maxLifetimeSeconds: s.maxLifetimeSeconds,
+      subjectClaim: s.subjectClaim ?? DEFAULT_JWT_SUBJECT_CLAIM,
+    })),
+  );
+}
+
 /** Non-numeric defaults of apps/sidecar, keyed like SIDECAR_ENV. */
 export const SIDECAR_DEFAULTS = {
   host: ADDRESSES.all,
@@ -194,6 +346,7 @@ export const SIDECAR_DEFAULTS = {
   forwardAuthorization: false,
   realm: 'sidecar',
   logLevel: DEFAULT_LOG_LEVEL,
+  jwtIssuers: [] as readonly JwtIssuer[],
 } as const;
 
 /** Non-numeric defaults of apps/main, keyed like MAIN_ENV. */

@@ -1,0 +1,101 @@
+/**
+ * The contract's rule of SIDECAR_JWT_ISSUERS, in-process: what parseJwtIssuers accepts (with its
+ * defaults), what it refuses and how it says so, and that encodeJwtIssuers round-trips.
+ */
+import { ConfigError, DEFAULT_JWT_ALGORITHMS, SIDECAR_ENV, encodeJwtIssuers, jwtIssuersProblem, parseJwtIssuers } from '../lib/src/contract';
+import type { JwtIssuerSpec } from '../lib/src/contract';
+import { loadConfig } from '../apps/sidecar/src/config';
+
+const BASE: JwtIssuerSpec = { name: 'idp', issuer: 'https://idp.example', audiences: ['api'], jwksFile: '/etc/jwks/idp.json' };
+const one = (over: Record<string, unknown>) => JSON.stringify([{ ...BASE, ...over }]);
+
+describe('parseJwtIssuers accepts', () => {
+  it('the required fields alone, with the defaults applied', () => {
+    expect(parseJwtIssuers(JSON.stringify([BASE]))).toEqual({
+      ok: true,
+      value: [{ ...BASE, algorithms: [...DEFAULT_JWT_ALGORITHMS], clockSkewSeconds: 30, maxLifetimeSeconds: undefined, subjectClaim: 'sub' }],
+    });
+    expect(DEFAULT_JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
+  });
+
+  it('every optional field, and several issuers', () => {
+    const full = { ...BASE, algorithms: ['PS256', 'ES512'], clockSkewSeconds: 0, maxLifetimeSeconds: 3600, subjectClaim: 'email' };
+    const second = { ...BASE, name: 'b.2_x', issuer: 'urn:other', audiences: ['x', 'y'], clockSkewSeconds: 300 };
+    const parsed = parseJwtIssuers(JSON.stringify([full, second]));
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.value[0]).toEqual(full);
+    expect(parsed.value[1]).toMatchObject({ name: 'b.2_x', clockSkewSeconds: 300, algorithms: ['RS256', 'ES256', 'EdDSA'] });
+  });
+
+  it('round-trips through encodeJwtIssuers; an empty list encodes to no value', () => {
+    const specs: JwtIssuerSpec[] = [BASE, { ...BASE, name: 'two', issuer: 'https://two.example', maxLifetimeSeconds: 60 }];
+    const text = encodeJwtIssuers(specs)!;
+    expect(jwtIssuersProblem(specs)).toBeUndefined();
+    const parsed = parseJwtIssuers(text);
+    expect(parsed.ok && parsed.value.map((i) => [i.name, i.maxLifetimeSeconds])).toEqual([
+      ['idp', undefined],
+      ['two', 60],
+    ]);
+    expect(encodeJwtIssuers([])).toBeUndefined();
+  });
+});
+
+describe('parseJwtIssuers refuses, saying which issuer and why', () => {
+  it.each([
+    ['not JSON', 'x', /must be a JSON list/],
+    ['an object, not a list', JSON.stringify(BASE), /must be a JSON list/],
+    ['an empty list', '[]', /lists no issuer/],
+    ['too many issuers', JSON.stringify(Array.from({ length: 17 }, (_, i) => ({ ...BASE, name: `i${i}`, issuer: `iss${i}` }))), /at most 16/],
+    ['an entry that is no object', '[1]', /issuer 1: must be an object/],
+    ['an unknown field', one({ jwksUrl: 'https://x' }), /issuer 1 \("idp"\): has an unknown field "jwksUrl"/],
+    ['a missing name', JSON.stringify([{ ...BASE, name: undefined }]), /name must be/],
+    ['a name with a colon (the subject separator)', one({ name: 'a:b' }), /name must be/],
+    ['a name starting with a dot', one({ name: '.idp' }), /name must be/],
+    ['an empty issuer', one({ issuer: '' }), /issuer must be 1-1024 printable/],
+    ['an issuer with a newline', one({ issuer: 'https://a\nb' }), /issuer must be/],
+    ['no audiences', one({ audiences: [] }), /audiences must be a list of 1-16/],
+    ['a string audience', one({ audiences: 'api' }), /audiences must be a list/],
+    ['a non-string audience', one({ audiences: [1] }), /audiences entries must be/],
+    ['an audience twice', one({ audiences: ['a', 'a'] }), /audience twice/],
+    ['a relative jwksFile', one({ jwksFile: 'jwks.json' }), /jwksFile must be an absolute path/],
+    ['a jwksFile with a control character', one({ jwksFile: '/etc/jw\u0001ks' }), /jwksFile must be/],
+    ['alg none', one({ algorithms: ['none'] }), /must not list "none"/],
+    ['alg NONE', one({ algorithms: ['RS256', 'NONE'] }), /must not list "none"/],
+    ['HMAC', one({ algorithms: ['HS256'] }), /HMAC needs a shared secret/],
+    ['an unknown alg', one({ algorithms: ['RS1'] }), /algorithms entries must be one of RS256/],
+    ['an empty algorithms list', one({ algorithms: [] }), /algorithms must be a non-empty list/],
+    ['an alg twice', one({ algorithms: ['RS256', 'RS256'] }), /algorithm twice/],
+    ['a skew over 300', one({ clockSkewSeconds: 301 }), /clockSkewSeconds must be an integer in 0..300, got 301/],
+    ['a fractional skew', one({ clockSkewSeconds: 1.5 }), /clockSkewSeconds must be an integer/],
+    ['a skew as a string', one({ clockSkewSeconds: '30' }), /clockSkewSeconds must be an integer in 0..300, got string/],
+    ['a max lifetime of 0', one({ maxLifetimeSeconds: 0 }), /maxLifetimeSeconds must be an integer in 1\.\./],
+    ['a subject claim with a space', one({ subjectClaim: 'my claim' }), /subjectClaim must be/],
+    ['two issuers with one name', JSON.stringify([BASE, { ...BASE, issuer: 'https://b' }]), /issuer 2 \("idp"\): name "idp" is used twice/],
+    ['two issuers with one iss', JSON.stringify([BASE, { ...BASE, name: 'b' }]), /issuer 2 \("b"\): issuer "https:\/\/idp.example" is listed twice/],
+  ])('%s', (_what, text, message) => {
+    const parsed = parseJwtIssuers(text);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) {
+      expect(parsed.problem).toMatch(message);
+      expect(parsed.problem).not.toContain('\n');
+    }
+  });
+
+  it('through the sidecar config loader: a ConfigError naming SIDECAR_JWT_ISSUERS', () => {
+    let error: unknown;
+    try {
+      loadConfig({ [SIDECAR_ENV.tokensDir]: '/tmp', [SIDECAR_ENV.jwtIssuers]: one({ algorithms: ['none'] }) });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('SIDECAR_JWT_ISSUERS');
+    expect((error as Error).message).toMatch(/^SIDECAR_JWT_ISSUERS: issuer 1 \("idp"\): algorithms must not list "none"/);
+  });
+
+  it('a long bad value is quoted short', () => {
+    const parsed = parseJwtIssuers(`x${'y'.repeat(500)}`);
+    expect(!parsed.ok && parsed.problem.length).toBeLessThan(200);
+  });
+});
