@@ -20,6 +20,18 @@ export interface SidecarMetrics {
   upstreamDuration(seconds: number): void;
   tokensLoaded(n: number): void;
   tokenReload(result: 'success' | 'failure'): void;
+  /** Keys in force for a JWT issuer (by its name). */
+  jwksKeysLoaded(issuer: string, n: number): void;
+  jwksReload(issuer: string, result: 'success' | 'failure'): void;
+}
+
+/**
+ * The subject label: a token name as it is, but only the issuer name of a JWT subject
+ * (`<issuer>:<claim>`; token names hold no ':'), so one label per issuer, not one per user.
+ */
+function subjectLabel(subject: string): string {
+  const colon = subject.indexOf(':');
+  return colon === -1 ? subject : subject.slice(0, colon);
 }
 
 export function createMetrics(): SidecarMetrics {
@@ -28,7 +40,7 @@ export function createMetrics(): SidecarMetrics {
 
   const requests = new Counter({
     name: 'sidecar_http_requests_total',
-    help: 'Requests answered on the proxy port, by status code and token name (subject; empty when unauthenticated or public).',
+    help: 'Requests answered on the proxy port, by status code and token name, or issuer name for a JWT (subject; empty when unauthenticated or public).',
     labelNames: ['code', 'subject'] as const,
     registers: [registry],
   });
@@ -71,6 +83,19 @@ export function createMetrics(): SidecarMetrics {
     registers: [registry],
   });
 
+  const jwksKeys = new Gauge({
+    name: 'sidecar_jwks_keys_loaded',
+    help: 'Number of JWKS keys currently accepted for each JWT issuer.',
+    labelNames: ['issuer'] as const,
+    registers: [registry],
+  });
+  const jwksReloads = new Counter({
+    name: 'sidecar_jwks_reloads_total',
+    help: 'Loads of a JWT issuer\'s JWKS, by issuer and result; a failure keeps the last good key set.',
+    labelNames: ['issuer', 'result'] as const,
+    registers: [registry],
+  });
+
   const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
   for (const r of CLIENT_ERROR_REASONS) clientErrors.labels(r);
   for (const r of ['success', 'failure'] as const) reloads.labels(r);
@@ -82,8 +107,14 @@ export function createMetrics(): SidecarMetrics {
       const key = `${code} ${subject}`;
       let child = requestChildren.get(key);
       if (child === undefined) {
-        child = requests.labels(String(code), subject);
-        requestChildren.set(key, child);
+        // Token names are few, JWT subjects are not: those are counted under their issuer's key.
+        const label = subjectLabel(subject);
+        const labelKey = label === subject ? key : `${code} ${label}`;
+        child = requestChildren.get(labelKey);
+        if (child === undefined) {
+          child = requests.labels(String(code), label);
+          requestChildren.set(labelKey, child);
+        }
       }
       child.inc();
     },
@@ -104,6 +135,12 @@ export function createMetrics(): SidecarMetrics {
     },
     tokenReload(result) {
       reloads.labels(result).inc();
+    },
+    jwksKeysLoaded(issuer, n) {
+      jwksKeys.labels(issuer).set(n);
+    },
+    jwksReload(issuer, result) {
+      jwksReloads.labels(issuer, result).inc();
     },
   };
 }

@@ -10,6 +10,9 @@ import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';
 import type { SidecarConfig } from './config';
 import { createForwarder } from './forward';
+import { JwksFileStore } from './jwt/keys';
+import { createJwtVerifier } from './jwt/verify';
+import type { JwtVerifier } from './jwt/verify';
 import { listen } from './listen';
 import type { Logger } from './log';
 import { createMetrics } from './metrics';
@@ -43,7 +46,24 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       metrics.tokensLoaded(count);
     },
   });
-  const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm });
+  // No issuers: no verifier, and the static-token path is exactly what it is without JWTs.
+  const jwks = new Map<string, JwksFileStore>(
+    config.jwtIssuers.map((issuer): [string, JwksFileStore] => [
+      issuer.name,
+      new JwksFileStore({
+        issuer,
+        pollIntervalMs: config.tokensPollIntervalMs,
+        logger,
+        onReload: (result, count) => {
+          metrics.jwksReload(issuer.name, result);
+          metrics.jwksKeysLoaded(issuer.name, count);
+        },
+        onChange: () => jwt?.clearCache(),
+      }),
+    ]),
+  );
+  const jwt: JwtVerifier | undefined = config.jwtIssuers.length === 0 ? undefined : createJwtVerifier({ issuers: config.jwtIssuers, keys: (name) => jwks.get(name)!.keys });
+  const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm, jwt });
   const admit = createAdmission({ publicPaths: config.publicPaths, authenticator });
   const forwarder = createForwarder({
     upstream: config.upstreamAddress,
@@ -75,13 +95,22 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
       logger,
-      notReadyReason: () => (lifecycle.shuttingDown ? 'shutting down' : tokens.unavailableReason),
+      notReadyReason: () => (lifecycle.shuttingDown ? 'shutting down' : (tokens.unavailableReason ?? jwksUnavailableReason())),
     }),
   );
   adminServer.keepAliveTimeout = CLIENT_KEEPALIVE_TIMEOUT_MS;
 
+  /** Ready only once every issuer has had a key set: until then its tokens would all be refused. */
+  function jwksUnavailableReason(): string | undefined {
+    for (const store of jwks.values()) {
+      const reason = store.unavailableReason;
+      if (reason !== undefined) return reason;
+    }
+    return undefined;
+  }
+
   async function start(): Promise<{ port: number; adminPort: number }> {
-    await tokens.start();
+    await Promise.all([tokens.start(), ...[...jwks.values()].map((s) => s.start())]);
     const port = await listen(proxy.server, config.host, config.port, SIDECAR_ENV.port, SIDECAR_ENV.host);
     const adminPort = await listen(adminServer, config.host, config.adminPort, SIDECAR_ENV.adminPort, SIDECAR_ENV.host);
     return { port, adminPort };

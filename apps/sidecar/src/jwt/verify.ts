@@ -1,0 +1,168 @@
+/**
+ * JWT bearer tokens (RFC 7519, JWS compact form) from trusted issuers.
+ *
+ * Cheap checks come first: size and shape, the protected header (alg, kid, crit), then the payload's
+ * iss; only then a signature check, and the time and audience claims after it. A verified token is
+ * cached under the SHA-256 of its text (never the text) until it expires or for at most
+ * VERIFIED_TTL_MS, whichever is sooner; a key set that changes drops the cache.
+ *
+ * Admission is synchronous (admission.ts), and jose's verify functions are all async, so the one
+ * signature operation is node:crypto's one-shot verify, called with the KeyObject jose imported and
+ * the parameters jose's own Node runtime passes for the alg (digest, RSA-PSS padding, ECDSA's
+ * IEEE P1363 encoding). Decoding (header, payload, base64url) is jose's.
+ */
+import { createHash, constants, verify as cryptoVerify } from 'crypto';
+import type { KeyObject, VerifyKeyObjectInput } from 'crypto';
+import { base64url, decodeJwt, decodeProtectedHeader } from 'jose';
+import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
+import { authFailure } from '../authenticate';
+import type { AuthVerdict } from '../authenticate';
+import type { JwksKey } from './keys';
+
+/** Larger bearer values are not parsed as JWTs. */
+export const MAX_JWT_BYTES = 8 * 1024;
+/** A claim forwarded as the subject is at most this long. */
+export const MAX_SUBJECT_CLAIM_CHARS = 256;
+/** Upper bound on how long a verified token is trusted without a fresh check. */
+export const VERIFIED_TTL_MS = 5 * 60_000;
+export const VERIFIED_CACHE_ENTRIES = 10_000;
+
+/** Three base64url segments; the signature may be empty (alg "none"), which is refused later. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/** Printable ASCII only: what a header value carries unchanged. */
+const HEADER_SAFE = /^[\x20-\x7e]+$/;
+
+/** The node:crypto verify parameters of each alg, as jose's Node runtime sets them. */
+const VERIFY_PARAMS: Readonly<Record<JwtAlgorithm, { digest: string | undefined; options?: Omit<VerifyKeyObjectInput, 'key'> }>> = {
+  RS256: { digest: 'sha256' },
+  RS384: { digest: 'sha384' },
+  RS512: { digest: 'sha512' },
+  PS256: { digest: 'sha256', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } },
+  PS384: { digest: 'sha384', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } },
+  PS512: { digest: 'sha512', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } },
+  ES256: { digest: 'sha256', options: { dsaEncoding: 'ieee-p1363' } },
+  ES384: { digest: 'sha384', options: { dsaEncoding: 'ieee-p1363' } },
+  ES512: { digest: 'sha512', options: { dsaEncoding: 'ieee-p1363' } },
+  EdDSA: { digest: undefined },
+};
+
+function signatureValid(alg: JwtAlgorithm, key: KeyObject, data: Buffer, signature: Uint8Array): boolean {
+  const { digest, options } = VERIFY_PARAMS[alg];
+  try {
+    return cryptoVerify(digest, data, options === undefined ? key : { ...options, key }, signature);
+  } catch {
+    return false;
+  }
+}
+
+interface CachedVerdict {
+  readonly verdict: AuthVerdict & { ok: true };
+  readonly untilMs: number;
+}
+
+export interface JwtVerifierOptions {
+  readonly issuers: readonly JwtIssuer[];
+  /** The keys in force for an issuer, by name. */
+  readonly keys: (issuerName: string) => readonly JwksKey[];
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default VERIFIED_CACHE_ENTRIES */
+  readonly cacheEntries?: number;
+}
+
+export interface JwtVerifier {
+  /** The verdict on a bearer value shaped like a JWT, or undefined when it is not one (it goes to the static tokens). */
+  verify(token: string): AuthVerdict | undefined;
+  /** Forget every verified token: call it when a key set changes, so a removed key stops working at once. */
+  clearCache(): void;
+  readonly cacheSize: () => number;
+}
+
+const F = authFailure;
+
+export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
+  const now = opts.now ?? Date.now;
+  const maxEntries = opts.cacheEntries ?? VERIFIED_CACHE_ENTRIES;
+  const byIss = new Map(opts.issuers.map((i) => [i.issuer, i]));
+  const anyAllowed = new Set<string>(opts.issuers.flatMap((i) => i.algorithms));
+  // Insertion order is recency: a hit moves its entry to the end, the oldest goes first when full.
+  const cache = new Map<string, CachedVerdict>();
+
+  function remember(digest: string, verdict: AuthVerdict & { ok: true }, untilMs: number): void {
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
+    cache.set(digest, { verdict, untilMs });
+  }
+
+  function verify(token: string): AuthVerdict | undefined {
+    if (token.length > MAX_JWT_BYTES || !JWT_SHAPE.test(token)) return undefined;
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return undefined;
+    }
+    if (typeof header.alg !== 'string') return undefined;
+    // From here on it is a JWT, and only a verified one passes.
+
+    const nowMs = now();
+    const digest = createHash('sha256').update(token, 'latin1').digest('base64');
+    const hit = cache.get(digest);
+    if (hit !== undefined) {
+      cache.delete(digest);
+      if (nowMs < hit.untilMs) {
+        cache.set(digest, hit);
+        return hit.verdict;
+      }
+    }
+
+    // alg "none" is in no allow-list, nor is any HS* (the contract refuses both).
+    const alg = header.alg as JwtAlgorithm;
+    if (!anyAllowed.has(alg)) return F('jwt_invalid');
+    if (header.crit !== undefined) return F('jwt_invalid');
+    const kid = header.kid;
+    if (kid !== undefined && typeof kid !== 'string') return F('jwt_malformed');
+    let payload: ReturnType<typeof decodeJwt>;
+    try {
+      payload = decodeJwt(token);
+    } catch {
+      return F('jwt_malformed');
+    }
+    const issuer = typeof payload.iss === 'string' ? byIss.get(payload.iss) : undefined;
+    if (issuer === undefined) return F('jwt_unknown_issuer');
+    if (!issuer.algorithms.includes(alg)) return F('jwt_invalid');
+
+    // Without a kid, every key that fits the alg is tried (as jose does); the operator's JWKS bounds how many.
+    const candidates = opts.keys(issuer.name).filter((k) => (kid === undefined || k.kid === kid) && k.algorithms.has(alg));
+    if (candidates.length === 0) return F('jwt_unknown_key');
+    const dot = token.lastIndexOf('.');
+    const signature = base64url.decode(token.slice(dot + 1));
+    const data = Buffer.from(token.slice(0, dot), 'latin1');
+    if (!candidates.some((k) => signatureValid(alg, k.key, data, signature))) return F('jwt_bad_signature');
+
+    const nowS = nowMs / 1000;
+    const skew = issuer.clockSkewSeconds;
+    const { exp, nbf, iat, aud } = payload;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return F('jwt_invalid');
+    if (nowS - skew >= exp) return F('jwt_expired');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) return F('jwt_invalid');
+    if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat))) return F('jwt_invalid');
+    if (nbf !== undefined && nbf > nowS + skew) return F('jwt_not_yet_valid');
+    if (iat !== undefined && iat > nowS + skew) return F('jwt_not_yet_valid');
+    if (issuer.maxLifetimeSeconds !== undefined && (iat === undefined || exp - iat > issuer.maxLifetimeSeconds)) return F('jwt_invalid');
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    if (!audiences.some((a) => typeof a === 'string' && issuer.audiences.includes(a))) return F('jwt_invalid');
+
+    const claim = payload[issuer.subjectClaim];
+    if (typeof claim !== 'string' || claim.length > MAX_SUBJECT_CLAIM_CHARS || !HEADER_SAFE.test(claim)) return F('invalid_claim');
+
+    const verdict = Object.freeze({ ok: true as const, subject: `${issuer.name}:${claim}` });
+    remember(digest, verdict, Math.min(exp * 1000, nowMs + VERIFIED_TTL_MS));
+    return verdict;
+  }
+
+  return {
+    verify,
+    clearCache: () => cache.clear(),
+    cacheSize: () => cache.size,
+  };
+}
