@@ -28,7 +28,7 @@ export interface SidecarAppChartProps extends ChartProps {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The original example: one Deployment with main + sidecar, the two-port Service, the NetworkPolicy. */
+/** The original example: one Deployment with main + sidecar, the two-port Service, the NetworkPolicies. */
 export class SidecarAppChart extends Chart {
   readonly app: SidecarApp;
 

@@ -426,7 +426,7 @@ describe('SidecarApp props', () => {
     try {
       const chart = Testing.chart();
       const app = new SidecarApp(chart, 'api', { networkPolicy: false, allowUnauthenticatedMainPort: true });
-      expect(() => app.allowAdminFrom(kplus.Pods.all(chart, 'all'))).toThrow(/SidecarApp api: allowAdminFrom needs the NetworkPolicy/);
+      expect(() => app.allowAdminFrom(kplus.Pods.all(chart, 'all'))).toThrow(/SidecarApp: networkPolicy is false for SidecarApp api: allowAdminFrom needs the NetworkPolicy/);
     } finally {
       warn.mockRestore();
     }

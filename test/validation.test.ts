@@ -281,17 +281,19 @@ describe('a weakened pod', () => {
 });
 
 describe('NetworkPolicies', () => {
-  test('none (networkPolicy: false) fails on the Deployment; the waiver annotation on it passes, and the report counts it', async () => {
+  test('none (networkPolicy: false): SidecarApp waives the rule for its own opt-in; without the waiver it fails on the Deployment', async () => {
     const props: SidecarAppProps = { networkPolicy: false, allowUnauthenticatedMainPort: true };
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
-      const outcome = await validate(shop(props));
+      const optedIn = await validate(shop(props));
+      expectPass(optedIn);
+      expect(optedIn.report.summary.metadata).toMatchObject({ Waived: '1' });
+      const outcome = await validate(shop(props, (_chart, app) => ApiObject.of(app.deployment).addJsonPatch(JsonPatch.remove('/metadata/annotations'))));
       expect(locations(outcome)).toEqual([
         'network-policy: [shop/api/deployment/Resource] spec.template.metadata.labels: no NetworkPolicy isolates the pods of SidecarApp Deployment api for ingress (SidecarApp creates "api" and "api-open-ports"): every pod in the cluster reaches main port 8080 ("main-http") without the sidecar',
       ]);
       const waived = await validate(shop(props, (_chart, app) => ApiObject.of(app.deployment).metadata.addAnnotation(WAIVE_ANNOTATION, 'network-policy')));
       expectPass(waived);
-      expect(waived.report.summary.metadata).toMatchObject({ Waived: '1' });
     } finally {
       warn.mockRestore();
     }
@@ -308,10 +310,11 @@ describe('NetworkPolicies', () => {
     expectPass(await validate(shop({}, (_chart, app) => app.node.tryRemoveChild('network-policy'))));
   });
 
-  test('a policy that admits everyone to the main port fails: allowUnauthenticatedMainPort, or one of the user\u2019s', async () => {
+  test('a policy that admits everyone to the main port fails: allowUnauthenticatedMainPort without the waiver SidecarApp adds, or one of the user\u2019s', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
-      const opened = await validate(shop({ allowUnauthenticatedMainPort: true }));
+      expectPass(await validate(shop({ allowUnauthenticatedMainPort: true })));
+      const opened = await validate(shop({ allowUnauthenticatedMainPort: true }, (_chart, app) => ApiObject.of(app.deployment).addJsonPatch(JsonPatch.remove('/metadata/annotations'))));
       expect(locations(opened)).toEqual([expect.stringMatching(/^network-policy: \[shop\/api\/open-ports\] spec\.ingress\[1\]: admits every source to main port 8080/)]);
     } finally {
       warn.mockRestore();

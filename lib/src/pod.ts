@@ -1,8 +1,9 @@
 /**
  * The Deployment and its pod: the main container and the authenticating sidecar in front of it,
  * wired through the contract's env, hardened, with the tokens Secret mounted as a directory.
- * Every default cdk8s-plus would add on its own (resource requests, pull policy, hashed names and
- * labels, a non-numeric non-root user) is set here on purpose.
+ * Every default cdk8s-plus would add on its own (resource requests, pull policy, hashed names, a
+ * non-numeric non-root user) is set here on purpose. Its pod address label stays: cdk8s-plus selects
+ * these pods by it when a chart passes `app.deployment` as a peer or selector.
  */
 import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';

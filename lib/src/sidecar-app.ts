@@ -13,6 +13,12 @@ import { resolveProps } from './props';
 import type { ResolvedProps, SidecarAppProps } from './props';
 import { createAutoscaler, createDisruptionBudget } from './scaling';
 import { createService } from './service';
+import * as check from './validate';
+import { WAIVE_ANNOTATION } from './validation/rules';
+import type { RuleId } from './validation/rules';
+
+/** The validation rule that the main port is closed to unauthenticated sources. */
+const NETWORK_POLICY_RULE: RuleId = 'network-policy';
 
 /**
  * A pod with a main container and an authenticating sidecar in front of it, the Service for both,
@@ -70,6 +76,8 @@ export class SidecarApp extends Construct {
       this.openPortsPolicy = policies.openPorts;
     }
     if (config.allowUnauthenticatedMainPort) {
+      // A deliberate, documented choice: the synth-time validation must not fail on it.
+      this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, NETWORK_POLICY_RULE);
       console.warn(
         `SidecarApp ${config.name}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
       );
@@ -89,7 +97,7 @@ export class SidecarApp extends Construct {
   }
 
   private guard(method: string): kplus.NetworkPolicy {
-    if (this.networkPolicy === undefined) throw new Error(`SidecarApp ${this.name}: ${method} needs the NetworkPolicy, which networkPolicy: false turned off`);
+    if (this.networkPolicy === undefined) check.fail('networkPolicy', `is false for SidecarApp ${this.name}: ${method} needs the NetworkPolicy it turns off`);
     return this.networkPolicy;
   }
 }
