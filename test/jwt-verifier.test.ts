@@ -1,0 +1,155 @@
+/**
+ * The JWT verifier and the JWKS import, in-process with a controlled clock: which keys a JWKS gives,
+ * the verified-token cache (bounded, never past exp, dropped on demand), the skew edges.
+ */
+import { generateKeyPairSync } from 'crypto';
+import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
+import type { JWK, KeyLike } from 'jose';
+import { parseJwtIssuers } from '../lib/src/contract';
+import type { JwtIssuer } from '../lib/src/contract';
+import { importJwks } from '../apps/sidecar/src/jwt/keys';
+import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
+import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
+
+const ISS = 'https://idp.test';
+const T0 = 1_700_000_000;
+
+function issuer(over: Record<string, unknown> = {}): JwtIssuer {
+  const parsed = parseJwtIssuers(JSON.stringify([{ name: 'idp', issuer: ISS, audiences: ['api'], jwksFile: '/jwks.json', ...over }]));
+  if (!parsed.ok) throw new Error(parsed.problem);
+  return parsed.value[0];
+}
+
+let privateKey: KeyLike;
+let keys: JwksKey[];
+let publicJwk: JWK;
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('ES256');
+  privateKey = pair.privateKey;
+  publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1' };
+  keys = await importJwks(JSON.stringify({ keys: [publicJwk] }), () => undefined);
+});
+
+const mint = (claims: Record<string, unknown>) =>
+  new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', exp: T0 + 60, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+
+function verifier(clock: { s: number }, over: { issuer?: JwtIssuer; cacheEntries?: number; keys?: () => JwksKey[] } = {}) {
+  return createJwtVerifier({ issuers: [over.issuer ?? issuer()], keys: over.keys ?? (() => keys), now: () => clock.s * 1000, cacheEntries: over.cacheEntries });
+}
+
+describe('importJwks', () => {
+  it('takes public RSA (>= 2048 bits), EC and OKP keys; skips symmetric, private, small, enc and unusable ones', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const ed = generateKeyPairSync('ed25519');
+    const jwks = {
+      keys: [
+        { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa' },
+        { ...ed.publicKey.export({ format: 'jwk' }), kid: 'ed' },
+        publicJwk,
+        { kty: 'oct', k: base64url.encode('secret'), kid: 'hmac' },
+        { ...rsa.privateKey.export({ format: 'jwk' }), kid: 'private' },
+        { ...small.publicKey.export({ format: 'jwk' }), kid: 'small' },
+        { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'enc', use: 'enc' },
+        { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rs-only', alg: 'RS512' },
+        { ...publicJwk, kid: 'mismatch', alg: 'RS256' },
+        { kty: 'RSA', kid: 'garbage', n: 'AQAB', e: 'x' },
+        'not a key',
+      ],
+    };
+    const skipped: [unknown, string][] = [];
+    const got = await importJwks(JSON.stringify(jwks), (_i, kid, reason) => skipped.push([kid, reason]));
+    expect(got.map((k) => [k.kid, [...k.algorithms]])).toEqual([
+      ['rsa', ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']],
+      ['ed', ['EdDSA']],
+      ['k1', ['ES256']],
+      ['rs-only', ['RS512']],
+    ]);
+    expect(skipped.map(([kid]) => kid)).toEqual(['hmac', 'private', 'small', 'enc', 'mismatch', 'garbage', undefined]);
+    expect(skipped[0][1]).toMatch(/kty "oct"/);
+    expect(skipped[1][1]).toMatch(/private/);
+  });
+
+  it.each([
+    ['not JSON', '{', /not JSON/],
+    ['no keys list', '{"k":[]}', /no "keys" list/],
+    ['no usable key', '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}', /no usable key/],
+    ['an empty set', '{"keys":[]}', /no usable key/],
+  ])('refuses a JWKS with %s', async (_what, text, message) => {
+    await expect(importJwks(text, () => undefined)).rejects.toThrow(message);
+  });
+});
+
+describe('the verifier', () => {
+  it('caches a verified token until its exp, not past it, with the same verdict object', async () => {
+    const clock = { s: T0 };
+    let lookups = 0;
+    const v = verifier(clock, { keys: () => (lookups++, keys) });
+    const token = await mint({ exp: T0 + 60 });
+    const first = v.verify(token);
+    expect(first).toEqual({ ok: true, subject: 'idp:alice' });
+    expect(v.verify(token)).toBe(first);
+    expect(lookups).toBe(1);
+    clock.s = T0 + 59;
+    expect(v.verify(token)).toBe(first);
+    // Past exp the cache no longer answers; within the skew a fresh check still passes.
+    clock.s = T0 + 61;
+    expect(v.verify(token)).toEqual({ ok: true, subject: 'idp:alice' });
+    expect(lookups).toBe(2);
+    clock.s = T0 + 90;
+    expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_expired' });
+  });
+
+  it('is bounded: the least recently used entry goes first', async () => {
+    const clock = { s: T0 };
+    const v = verifier(clock, { cacheEntries: 2 });
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => mint({ sub })));
+    v.verify(a);
+    v.verify(b);
+    v.verify(a);
+    v.verify(c);
+    expect(v.cacheSize()).toBe(2);
+    let lookups = 0;
+    const counting = verifier(clock, { cacheEntries: 2, keys: () => (lookups++, keys) });
+    for (const t of [a, b, a, c, a, b]) counting.verify(t);
+    // a, b, (a hit), c evicts b, (a hit), b again: 4 full checks.
+    expect(lookups).toBe(4);
+  });
+
+  it('clearCache forgets every verified token (what a key set change calls)', async () => {
+    const clock = { s: T0 };
+    let current: JwksKey[] = keys;
+    const v = verifier(clock, { keys: () => current });
+    const token = await mint({});
+    expect(v.verify(token)).toMatchObject({ ok: true });
+    current = [];
+    expect(v.verify(token)).toMatchObject({ ok: true });
+    v.clearCache();
+    expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_unknown_key' });
+  });
+
+  it('the skew edges: exp and nbf exactly at the skew, with a configured skew of 5 s', async () => {
+    const clock = { s: T0 };
+    const v = verifier(clock, { issuer: issuer({ clockSkewSeconds: 5 }) });
+    expect(v.verify(await mint({ exp: T0 - 4 }))).toMatchObject({ ok: true });
+    expect(v.verify(await mint({ exp: T0 - 5 }))).toMatchObject({ ok: false, reason: 'jwt_expired' });
+    expect(v.verify(await mint({ nbf: T0 + 5 }))).toMatchObject({ ok: true });
+    expect(v.verify(await mint({ nbf: T0 + 6 }))).toMatchObject({ ok: false, reason: 'jwt_not_yet_valid' });
+  });
+
+  it('max lifetime needs iat: none, or exp - iat over the bound, is refused', async () => {
+    const clock = { s: T0 };
+    const v = verifier(clock, { issuer: issuer({ maxLifetimeSeconds: 60 }) });
+    expect(v.verify(await mint({ iat: T0, exp: T0 + 60 }))).toMatchObject({ ok: true });
+    expect(v.verify(await mint({ iat: T0, exp: T0 + 61 }))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+    expect(v.verify(await mint({ exp: T0 + 30 }))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+  });
+
+  it('values that are no JWT are left to the static tokens; refusals are shared constants', async () => {
+    const v = verifier({ s: T0 });
+    for (const t of ['plain-token', 'a.b', 'a.b.c.d', 'abc.def.ghi', 'a+b.c.d', `${'a'.repeat(9000)}.b.c`]) expect(v.verify(t)).toBeUndefined();
+    const expired = await mint({ exp: T0 - 100 });
+    expect(v.verify(expired)).toBe(v.verify(await mint({ exp: T0 - 200 })));
+  });
+});
