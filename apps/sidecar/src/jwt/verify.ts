@@ -1,7 +1,7 @@
 /**
  * JWT bearer tokens (RFC 7519, JWS compact form) from trusted issuers.
  *
- * Cheap checks come first: size and shape, the protected header (alg, kid, crit), then the payload's
+ * Cheap checks come first: size and shape, the cache, the protected header (alg, kid, crit), then the payload's
  * iss; only then a signature check, and the time and audience claims after it. A verified token is
  * cached under the SHA-256 of its text (never the text) until it expires or for at most
  * VERIFIED_TTL_MS, whichever is sooner; a key set that changes drops the cache.
@@ -95,15 +95,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
 
   function verify(token: string): AuthVerdict | undefined {
     if (token.length > MAX_JWT_BYTES || !JWT_SHAPE.test(token)) return undefined;
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      return undefined;
-    }
-    if (typeof header.alg !== 'string') return undefined;
-    // From here on it is a JWT, and only a verified one passes.
-
+    // Only a token verified before can hit, so a hit needs no decoding at all.
     const nowMs = now();
     const digest = createHash('sha256').update(token, 'latin1').digest('base64');
     const hit = cache.get(digest);
@@ -114,6 +106,14 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
         return hit.verdict;
       }
     }
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return undefined;
+    }
+    if (typeof header.alg !== 'string') return undefined;
+    // From here on it is a JWT, and only a verified one passes.
 
     // alg "none" is in no allow-list, nor is any HS* (the contract refuses both).
     const alg = header.alg as JwtAlgorithm;
