@@ -18,6 +18,8 @@ const execFileAsync = promisify(execFile);
 const APPS: AppName[] = ['main', 'sidecar'];
 /** Entry relative to the image's WORKDIR, as in the Dockerfiles' ENTRYPOINT. */
 const entryRel = (app: AppName) => path.relative(REPO_ROOT, entryOf(app));
+/** The image tag the manifests expect (SidecarApp's default images). */
+const libVersion = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'lib', 'package.json'), 'utf8')) as { version: string }).version;
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 const rootPkg = readJson(path.join(REPO_ROOT, 'package.json'));
@@ -79,6 +81,17 @@ describe.each(APPS)('apps/%s packaging', (app) => {
     const ports = app === 'main' ? [DEFAULT_PORTS.main] : [DEFAULT_PORTS.sidecar, DEFAULT_PORTS.admin];
     expect(runtime).toContain(`EXPOSE ${ports.join(' ')}`);
     expect(runtime[runtime.length - 1]).toBe(`ENTRYPOINT ["node", "${entryRel(app)}"]`);
+  });
+
+  test('Dockerfile: builds anywhere — the base image is a build argument of both stages, no BuildKit frontend to pull', () => {
+    const dockerfile = fs.readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+    expect(dockerfile).not.toMatch(/^#\s*syntax=/m);
+    const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(lines[0]).toBe('ARG BASE_IMAGE=node:20-bookworm-slim');
+    expect(lines.filter((l) => /^FROM /.test(l))).toEqual(['FROM ${BASE_IMAGE} AS build', 'FROM ${BASE_IMAGE} AS runtime']);
+    // The header shows the tag the manifests expect, never :latest.
+    expect(dockerfile).not.toMatch(/:latest\b/);
+    expect(dockerfile).toContain(`sidecar-app-${app}:${libVersion}`);
   });
 });
 
