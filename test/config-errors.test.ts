@@ -32,6 +32,7 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
   [SIDECAR_ENV.realm]: ['back\\slash', 'x'.repeat(129), 'r\u00e9alm', 'tab\there'],
   [SIDECAR_ENV.tokensPollIntervalMs]: ['49', 'often', '3600001'],
   [SIDECAR_ENV.logLevel]: ['INFO', 'loud', 'warning'],
+  [SIDECAR_ENV.drainHook]: ['yes', 'TRUE', '1'],
   [SIDECAR_ENV.jwtIssuers]: [
     'not json',
     '[]',

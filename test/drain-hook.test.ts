@@ -31,7 +31,9 @@ function adminGet(port: number, urlPath: string): Promise<{ status: number; body
 
 async function sidecarBefore(upstreamUrl: string): Promise<RunningApp> {
   // A long own drain: the hook's ?ms= must be what counts, and the later SIGTERM must not drain again.
-  return startApp('sidecar', { env: { ...localSidecarEnv(upstreamUrl, tokens.dir), [SIDECAR_ENV.drainDelayMs]: '20000', [SIDECAR_ENV.shutdownTimeoutMs]: '30000' } });
+  return startApp('sidecar', {
+    env: { ...localSidecarEnv(upstreamUrl, tokens.dir), [SIDECAR_ENV.drainHook]: 'true', [SIDECAR_ENV.drainDelayMs]: '20000', [SIDECAR_ENV.shutdownTimeoutMs]: '30000' },
+  });
 }
 
 it.each(['', '?ms=', '?ms=abc', '?ms=-1', '?ms=1e3', '?ms=600001', `?${DRAIN_HOOK_QUERY}=1&${DRAIN_HOOK_QUERY}=2`])('refuses %j with 400 and keeps serving', async (query) => {
@@ -82,9 +84,11 @@ it('drains for ?ms=, closes the proxy, answers once closed; the later SIGTERM ex
   }
 });
 
-it('without the hook, SIGTERM still runs the whole sequence (container mode)', async () => {
+it('without SIDECAR_DRAIN_HOOK there is no hook (404), and SIGTERM runs the whole sequence (container mode)', async () => {
   const port = await closedPort();
   const sidecar = await startApp('sidecar', { env: { ...localSidecarEnv(`http://127.0.0.1:${port}`, tokens.dir), [SIDECAR_ENV.drainDelayMs]: '200' } });
+  expect((await adminGet(sidecar.adminPort!, encodeDrainHook(100))).status).toBe(404);
+  expect((await adminGet(sidecar.adminPort!, HEALTH_PATHS.sidecarLiveness)).status).toBe(200);
   sidecar.child.kill('SIGTERM');
   expect(await sidecar.exited).toBe(0);
   const phases = sidecar.logs().filter((l) => typeof l.phase === 'string').map((l) => l.phase);

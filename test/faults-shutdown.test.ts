@@ -86,6 +86,7 @@ it.each(Object.keys(TERMINATIONS) as (keyof typeof TERMINATIONS)[])('%s mode: gi
     env: {
       ...localSidecarEnv(`http://127.0.0.1:${mainPort}`, tokens.dir),
       [SIDECAR_ENV.drainDelayMs]: String(SIDECAR_DRAIN_MS),
+      [SIDECAR_ENV.drainHook]: String(mode === 'native'),
       [SIDECAR_ENV.shutdownTimeoutMs]: '3000',
     },
   });

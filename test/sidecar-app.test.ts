@@ -687,6 +687,7 @@ describe('native-sidecar mode', () => {
     expect(sidecar.lifecycle).toBeUndefined();
     expect(envOf(main)[MAIN_ENV.drainDelayMs]).toBe('5000');
     expect(envOf(sidecar)[SIDECAR_ENV.drainDelayMs]).toBe('5000');
+    expect(envOf(sidecar)[SIDECAR_ENV.drainHook]).toBe('true');
     expect(envOf(sidecar)[SIDECAR_ENV.shutdownTimeoutMs]).toBe(String((spec.terminationGracePeriodSeconds - 2) * 1000));
   });
 

@@ -149,6 +149,8 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
         // Unset when it is the app's default, so the manifest only says what differs.
         [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization === SIDECAR_DEFAULTS.forwardAuthorization ? undefined : encodeBoolean(config.forwardAuthorization)],
         [SIDECAR_ENV.logLevel, config.logLevel],
+        // Main's preStop calls it; in container mode nobody should be able to.
+        [SIDECAR_ENV.drainHook, config.sidecarMode === SidecarMode.NATIVE ? encodeBoolean(true) : undefined],
         // Read by node itself: a memory-lean heap (see the contract).
         [NODE_OPTIONS_ENV, SIDECAR_NODE_OPTIONS],
       ],

@@ -48,6 +48,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   tokensPollIntervalMs: 2_000,
   logLevel: 'info',
   jwtIssuers: [],
+  drainHook: false,
 };
 
 describe('sidecar loadConfig', () => {
@@ -85,6 +86,7 @@ describe('sidecar loadConfig', () => {
       [SIDECAR_ENV.realm]: "my realm !~'",
       [SIDECAR_ENV.tokensPollIntervalMs]: '50',
       [SIDECAR_ENV.logLevel]: 'trace',
+      [SIDECAR_ENV.drainHook]: 'true',
       [SIDECAR_ENV.jwtIssuers]: '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/etc/jwks/idp.json"}]',
     });
     expect(plain(cfg)).toEqual({
@@ -105,6 +107,7 @@ describe('sidecar loadConfig', () => {
       realm: "my realm !~'",
       tokensPollIntervalMs: 50,
       logLevel: 'trace',
+      drainHook: true,
       jwtIssuers: [
         {
           name: 'idp',

@@ -19,8 +19,8 @@ export interface AdminOptions {
   readonly logger: Logger;
   /** Reason readiness must fail regardless of the upstream (shutting down, no tokens), or undefined. */
   readonly notReadyReason: () => string | undefined;
-  /** Drain for that long, then close the proxy; true once closed cleanly. */
-  readonly drain: (drainMs: number) => Promise<boolean>;
+  /** Drain for that long, then close the proxy; true once closed cleanly. Without it there is no drain hook. */
+  readonly drain?: (drainMs: number) => Promise<boolean>;
 }
 
 /** GET the main service's health path on a fresh connection (not the proxy pool); resolve a failure reason or undefined. */
@@ -79,12 +79,13 @@ export function createAdminApp(opts: AdminOptions): express.Express {
   });
 
   // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.
-  app.get(HEALTH_PATHS.drain, async (req, res) => {
+  const drain = opts.drain;
+  if (drain) app.get(HEALTH_PATHS.drain, async (req, res) => {
     const raw = req.query[DRAIN_HOOK_QUERY];
     const parsed = typeof raw === 'string' ? parseInteger(SIDECAR_INTEGERS.drainDelayMs, raw) : undefined;
     if (parsed === undefined || !parsed.ok) return text(res, 400, `${DRAIN_HOOK_QUERY} must be an integer in ${SIDECAR_INTEGERS.drainDelayMs.min}..${SIDECAR_INTEGERS.drainDelayMs.max}`);
     opts.logger.info({ drainDelayMs: parsed.value }, 'drain hook called');
-    const clean = await opts.drain(parsed.value);
+    const clean = await drain(parsed.value);
     return text(res, 200, clean ? 'closed' : 'closed at the shutdown bound');
   });
 

@@ -43,6 +43,8 @@ export interface SidecarConfig {
   readonly realm: string;
   readonly tokensPollIntervalMs: number;
   readonly logLevel: LogLevel;
+  /** Serve the drain hook on the admin port (native-sidecar mode). */
+  readonly drainHook: boolean;
   /** Trusted JWT issuers; empty: only the static tokens authenticate. */
   readonly jwtIssuers: readonly JwtIssuer[];
 }
@@ -144,6 +146,7 @@ export function loadConfig(env: Env): SidecarConfig {
     realm: realm(env),
     tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
     logLevel: readSetting(env, SIDECAR_ENV.logLevel, SIDECAR_DEFAULTS.logLevel, parseLogLevel),
+    drainHook: readSetting(env, SIDECAR_ENV.drainHook, SIDECAR_DEFAULTS.drainHook, parseBoolean),
     jwtIssuers: readSetting(env, SIDECAR_ENV.jwtIssuers, SIDECAR_DEFAULTS.jwtIssuers, parseJwtIssuers),
   };
   if (cfg.port !== 0 && cfg.port === cfg.adminPort) {

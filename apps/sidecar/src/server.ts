@@ -90,7 +90,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   let drainHook: (drainMs: number) => Promise<boolean> = () => Promise.resolve(false);
   const adminServer = http.createServer(
     createAdminApp({
-      drain: (drainMs) => drainHook(drainMs),
+      drain: config.drainHook ? (drainMs) => drainHook(drainMs) : undefined,
       upstream: config.upstreamAddress,
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,

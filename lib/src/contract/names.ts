@@ -51,6 +51,8 @@ export const SIDECAR_ENV = {
   tokensPollIntervalMs: 'SIDECAR_TOKENS_POLL_INTERVAL_MS',
   /** pino log level. */
   logLevel: 'SIDECAR_LOG_LEVEL',
+  /** "true" to serve the drain hook (HEALTH_PATHS.drain) on the admin port; SidecarApp sets it in native-sidecar mode only. */
+  drainHook: 'SIDECAR_DRAIN_HOOK',
   /**
    * Trusted JWT issuers, a JSON list (see parseJwtIssuers): a bearer value shaped like a JWT is
    * verified against them; unset, only the static tokens count.

@@ -347,6 +347,8 @@ export const SIDECAR_DEFAULTS = {
   realm: 'sidecar',
   logLevel: DEFAULT_LOG_LEVEL,
   jwtIssuers: [] as readonly JwtIssuer[],
+  // Off unless asked for: any peer admitted to the admin port could otherwise drain the pod.
+  drainHook: false,
 } as const;
 
 /** Non-numeric defaults of apps/main, keyed like MAIN_ENV. */
