@@ -340,7 +340,7 @@ describe('runPod refuses what it cannot reproduce, before any process starts', (
   const refused = (spec: PodSpec) => runPod(deploymentOf(spec));
 
   test.each<[string, PodSpec, RegExp]>([
-    ['init containers', { containers: [{ name: 'main' }], initContainers: [{ name: 'migrate' }] }, /^spec\.template\.spec\.initContainers: are not supported/],
+    ['init containers that are not native sidecars', { containers: [{ name: 'main' }], initContainers: [{ name: 'migrate' }] }, /^spec\.template\.spec\.initContainers migrate: only native sidecars \(restartPolicy: Always\) are supported/],
     ['a container with no app of its name', { containers: [{ name: 'web' }] }, /^container web: no app for this container name \(known: main, sidecar\)$/],
     ['a command replacing the entrypoint', { containers: [{ name: 'main', command: ['sh', '-c', 'true'] }] }, /^container main command: replaces the image's ENTRYPOINT/],
     [

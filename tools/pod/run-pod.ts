@@ -171,7 +171,7 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
 function nativeSidecarsOf(spec: PodSpec): Container[] {
   for (const c of spec.initContainers ?? []) {
     if (c.restartPolicy !== 'Always') {
-      throw new PodSpecError(`initContainers ${c.name}`, 'only native sidecars (restartPolicy: Always) are supported by the local runner');
+      throw new PodSpecError(`spec.template.spec.initContainers ${c.name}`, 'only native sidecars (restartPolicy: Always) are supported by the local runner');
     }
   }
   return spec.initContainers ?? [];
