@@ -15,6 +15,7 @@ import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } 
 import { buildApp, MODE_CONTEXT } from '../main';
 import { assertChecksPass, Deployment, findDeployment, findService, httpGet, podContainers, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
 import { REPO_ROOT } from '../tools/repo-root';
+import { eventually } from './support/http';
 
 const TOKEN_NAME = 'e2e';
 const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
@@ -67,8 +68,10 @@ describe('e2e: the synthesized manifest, run locally', () => {
 
     // The main service saw the identity the sidecar asserted: the token's name, never the token.
     const main = pod!.containers[CONTAINER_NAMES.main];
-    const served = main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.path === '/');
-    expect(served.map((l) => l.subject)).toEqual([TOKEN_NAME]);
+    const served = () => main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.path === '/');
+    // Main writes its log asynchronously: its line may land after the answer did.
+    await eventually(() => served().length > 0, 3_000);
+    expect(served().map((l) => l.subject)).toEqual([TOKEN_NAME]);
     expect([...main.lines, ...sidecar.lines].join('\n')).not.toContain(TOKEN);
   });
 
