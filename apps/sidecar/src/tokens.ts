@@ -12,12 +12,12 @@ import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { TOKEN_PATTERN } from '../../../lib/src/contract';
 import type { Logger } from './log';
+import { WatchedSource } from './watched-source';
 
 /** Kubernetes Secret key. */
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 const KUBELET_DATA_LINK = '..data';
-const RELOAD_DEBOUNCE_MS = 100;
 
 export interface TokenEntry {
   readonly digest: Buffer;
@@ -50,15 +50,33 @@ export class TokenStore {
   private everLoaded = false;
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
-  private watcher: fs.FSWatcher | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private rerun = false;
-  private closed = false;
   private watchWarned = false;
+  private readonly source: WatchedSource;
 
-  constructor(private readonly opts: TokenStoreOptions) {}
+  constructor(private readonly opts: TokenStoreOptions) {
+    this.source = new WatchedSource({
+      dir: opts.dir,
+      pollIntervalMs: opts.pollIntervalMs,
+      load: (trigger) => this.reloadOnce(trigger),
+      changed: async () => {
+        let fp: string;
+        try {
+          fp = await this.fingerprint();
+        } catch (err) {
+          fp = `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
+        }
+        return fp !== this.lastFingerprint;
+      },
+      onWatchError: (err, when) => {
+        // The poll still covers us; e.g. the directory was removed and will come back.
+        if (when === 'later') this.opts.logger.warn({ err, dir: this.opts.dir }, 'tokens directory watch failed; relying on polling');
+        // Retried on every poll; say it once.
+        else if (!this.watchWarned) this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
+        if (when === 'start') this.watchWarned = true;
+      },
+    });
+  }
+
 
   /** The set in force. Read it once per request; it is replaced, never mutated. */
   get tokens(): TokenSet {
@@ -71,74 +89,17 @@ export class TokenStore {
   }
 
   /** Load once, then watch and poll. Never rejects: failures are logged and exposed. */
-  async start(): Promise<void> {
-    await this.reload('start');
-    if (this.closed) return;
-    this.watch();
-    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollIntervalMs);
-    this.pollTimer.unref();
+  start(): Promise<void> {
+    return this.source.start();
   }
 
   close(): void {
-    this.closed = true;
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.source.close();
   }
 
   /** Reload now; concurrent calls coalesce into one extra run. */
   reload(trigger: string): Promise<void> {
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.rerun = false;
-          await this.reloadOnce(trigger);
-        } while (this.rerun && !this.closed);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
-
-  private watch(): void {
-    try {
-      this.watcher = fs.watch(this.opts.dir, { persistent: false }, () => this.scheduleReload());
-      this.watcher.on('error', (err) => {
-        // The poll still covers us; e.g. the directory was removed and will come back.
-        this.opts.logger.warn({ err, dir: this.opts.dir }, 'tokens directory watch failed; relying on polling');
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (err) {
-      // Retried on every poll; say it once.
-      if (!this.watchWarned) this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
-      this.watchWarned = true;
-    }
-  }
-
-  private scheduleReload(): void {
-    if (this.closed) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload('change'), RELOAD_DEBOUNCE_MS);
-    this.debounceTimer.unref();
-  }
-
-  private async poll(): Promise<void> {
-    if (this.closed || this.running) return;
-    if (!this.watcher) this.watch();
-    let fp: string;
-    try {
-      fp = await this.fingerprint();
-    } catch (err) {
-      fp = `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
-    }
-    if (fp !== this.lastFingerprint) await this.reload('poll');
+    return this.source.reload(trigger);
   }
 
   /** Cheap summary of what a reload would read: resolved version dir plus each entry's identity. */

@@ -8,7 +8,6 @@
  * with a warning and a metric: never fail open, never drop good keys for a bad file.
  */
 import type { KeyObject } from 'crypto';
-import * as fs from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { importJWK } from 'jose';
@@ -16,13 +15,13 @@ import type { JWK } from 'jose';
 import { JWT_ALGORITHMS } from '../../../../lib/src/contract';
 import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
 import type { Logger } from '../log';
+import { WatchedSource } from '../watched-source';
 
 /** A JWKS is small; anything bigger is a wrong file. */
 export const MAX_JWKS_BYTES = 1024 * 1024;
 const MAX_JWKS_KEYS = 100;
 /** jose's floor for RSA signatures. */
 const MIN_RSA_BITS = 2048;
-const RELOAD_DEBOUNCE_MS = 100;
 
 /** One verification key and the algorithms it may check. */
 export interface JwksKey {
@@ -147,18 +146,21 @@ export class JwksFileStore {
   private everLoaded = false;
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
-  private watcher: fs.FSWatcher | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private rerun = false;
-  private closed = false;
   private readonly file: string;
-  private readonly dir: string;
+  private readonly source: WatchedSource;
 
   constructor(private readonly opts: JwksFileStoreOptions) {
     this.file = opts.issuer.jwksFile;
-    this.dir = path.dirname(this.file);
+    this.source = new WatchedSource({
+      dir: path.dirname(this.file),
+      pollIntervalMs: opts.pollIntervalMs,
+      load: (trigger) => this.reloadOnce(trigger),
+      changed: async () => (await this.fingerprint()) !== this.lastFingerprint,
+    });
+  }
+
+  private get closed(): boolean {
+    return this.source.closed;
   }
 
   /** The keys in force; the list is replaced, never mutated. */
@@ -172,64 +174,17 @@ export class JwksFileStore {
   }
 
   /** Load once, then watch and poll. Never rejects. */
-  async start(): Promise<void> {
-    await this.reload('start');
-    if (this.closed) return;
-    this.watch();
-    this.pollTimer = setInterval(() => void this.poll(), this.opts.pollIntervalMs);
-    this.pollTimer.unref();
+  start(): Promise<void> {
+    return this.source.start();
   }
 
   close(): void {
-    this.closed = true;
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.source.close();
   }
 
   /** Reload now; concurrent calls coalesce into one extra run. */
   reload(trigger: string): Promise<void> {
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.rerun = false;
-          await this.reloadOnce(trigger);
-        } while (this.rerun && !this.closed);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
-
-  private watch(): void {
-    try {
-      this.watcher = fs.watch(this.dir, { persistent: false }, () => this.scheduleReload());
-      this.watcher.on('error', () => {
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch {
-      // The poll covers us, and retries the watch.
-    }
-  }
-
-  private scheduleReload(): void {
-    if (this.closed) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload('change'), RELOAD_DEBOUNCE_MS);
-    this.debounceTimer.unref();
-  }
-
-  private async poll(): Promise<void> {
-    if (this.closed || this.running) return;
-    if (!this.watcher) this.watch();
-    if ((await this.fingerprint()) !== this.lastFingerprint) await this.reload('poll');
+    return this.source.reload(trigger);
   }
 
   /** The file's resolved path and identity: what a reload would read. */
