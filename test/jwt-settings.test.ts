@@ -8,6 +8,8 @@ import { loadConfig } from '../apps/sidecar/src/config';
 
 const BASE: JwtIssuerSpec = { name: 'idp', issuer: 'https://idp.example', audiences: ['api'], jwksFile: '/etc/jwks/idp.json' };
 const one = (over: Record<string, unknown>) => JSON.stringify([{ ...BASE, ...over }]);
+/** An issuer whose keys come from a URL. */
+const url = (over: Record<string, unknown>) => JSON.stringify([{ ...BASE, jwksFile: undefined, jwksUrl: 'https://idp.example/jwks', ...over }]);
 
 describe('parseJwtIssuers accepts', () => {
   it('the required fields alone, with the defaults applied', () => {
@@ -26,6 +28,16 @@ describe('parseJwtIssuers accepts', () => {
     if (!parsed.ok) return;
     expect(parsed.value[0]).toEqual(full);
     expect(parsed.value[1]).toMatchObject({ name: 'b.2_x', clockSkewSeconds: 300, algorithms: ['RS256', 'ES256', 'EdDSA'] });
+  });
+
+  it('a jwksUrl instead of jwksFile: refreshSeconds defaults to 300, caFile is optional', () => {
+    const parsed = parseJwtIssuers(url({}));
+    expect(parsed.ok && parsed.value[0]).toMatchObject({ jwksFile: undefined, jwksUrl: 'https://idp.example/jwks', caFile: undefined, refreshSeconds: 300 });
+    const full = parseJwtIssuers(url({ caFile: '/var/run/secrets/ca.crt', refreshSeconds: 30 }));
+    expect(full.ok && full.value[0]).toMatchObject({ caFile: '/var/run/secrets/ca.crt', refreshSeconds: 30 });
+    // A file issuer gets no refresh interval: its file is watched.
+    const file = parseJwtIssuers(one({}));
+    expect(file.ok && file.value[0].refreshSeconds).toBeUndefined();
   });
 
   it('round-trips through encodeJwtIssuers; an empty list encodes to no value', () => {
@@ -48,7 +60,17 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     ['an empty list', '[]', /lists no issuer/],
     ['too many issuers', JSON.stringify(Array.from({ length: 17 }, (_, i) => ({ ...BASE, name: `i${i}`, issuer: `iss${i}` }))), /at most 16/],
     ['an entry that is no object', '[1]', /issuer 1: must be an object/],
-    ['an unknown field', one({ jwksUrl: 'https://x' }), /issuer 1 \("idp"\): has an unknown field "jwksUrl"/],
+    ['an unknown field', one({ jwksUri: 'https://x' }), /issuer 1 \("idp"\): has an unknown field "jwksUri"/],
+    ['both jwksFile and jwksUrl', one({ jwksUrl: 'https://idp.example/jwks' }), /issuer 1 \("idp"\): must have exactly one of jwksFile and jwksUrl/],
+    ['neither jwksFile nor jwksUrl', one({ jwksFile: undefined }), /must have exactly one of jwksFile and jwksUrl/],
+    ['an http: jwksUrl', url({ jwksUrl: 'http://idp.example/jwks' }), /issuer 1 \("idp"\): jwksUrl must be an https: URL/],
+    ['a jwksUrl that is no URL', url({ jwksUrl: 'idp.example/jwks' }), /jwksUrl must be an https: URL/],
+    ['a jwksUrl with credentials', url({ jwksUrl: 'https://u:p@idp.example/jwks' }), /jwksUrl must not carry credentials/],
+    ['a jwksUrl with a fragment', url({ jwksUrl: 'https://idp.example/jwks#x' }), /jwksUrl must not have a fragment/],
+    ['a relative caFile', url({ caFile: 'ca.pem' }), /caFile must be an absolute path/],
+    ['caFile with jwksFile', one({ caFile: '/ca.pem' }), /caFile goes with jwksUrl/],
+    ['refreshSeconds with jwksFile', one({ refreshSeconds: 60 }), /refreshSeconds goes with jwksUrl/],
+    ['refreshSeconds under 30', url({ refreshSeconds: 29 }), /refreshSeconds must be an integer in 30\.\.86400, got 29/],
     ['a missing name', JSON.stringify([{ ...BASE, name: undefined }]), /name must be/],
     ['a name with a colon (the subject separator)', one({ name: 'a:b' }), /name must be/],
     ['a name starting with a dot', one({ name: '.idp' }), /name must be/],

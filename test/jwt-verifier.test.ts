@@ -152,4 +152,15 @@ describe('the verifier', () => {
     const expired = await mint({ exp: T0 - 100 });
     expect(v.verify(expired)).toBe(v.verify(await mint({ exp: T0 - 200 })));
   });
+  it('an unknown kid tells onUnknownKey the issuer (synchronously, the token refused now); a known kid does not', async () => {
+    const told: string[] = [];
+    const v = createJwtVerifier({ issuers: [issuer()], keys: () => keys, now: () => T0 * 1000, onUnknownKey: (name) => told.push(name) });
+    expect(v.verify(await mint({}))).toMatchObject({ ok: true });
+    expect(told).toEqual([]);
+    const unknown = await new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', exp: T0 + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k9' }).sign(privateKey);
+    expect(v.verify(unknown)).toMatchObject({ ok: false, reason: 'jwt_unknown_key' });
+    expect(told).toEqual(['idp']);
+    expect(v.verify(await mint({ iss: 'https://elsewhere.test' }))).toMatchObject({ ok: false, reason: 'jwt_unknown_issuer' });
+    expect(told).toEqual(['idp']);
+  });
 });

@@ -91,7 +91,7 @@ export function createMetrics(): SidecarMetrics {
   });
   const jwksReloads = new Counter({
     name: 'sidecar_jwks_reloads_total',
-    help: 'Loads of a JWT issuer\'s JWKS, by issuer and result; a failure keeps the last good key set.',
+    help: 'Loads of a JWT issuer\'s JWKS (a file read or a URL fetch), by issuer and result; a failure keeps the last good key set.',
     labelNames: ['issuer', 'result'] as const,
     registers: [registry],
   });

@@ -10,6 +10,7 @@ import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';
 import type { SidecarConfig } from './config';
 import { createForwarder } from './forward';
+import { JwksUrlStore } from './jwt/jwks-url';
 import { JwksFileStore } from './jwt/keys';
 import { createJwtVerifier } from './jwt/verify';
 import type { JwtVerifier } from './jwt/verify';
@@ -47,22 +48,32 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     },
   });
   // No issuers: no verifier, and the static-token path is exactly what it is without JWTs.
-  const jwks = new Map<string, JwksFileStore>(
-    config.jwtIssuers.map((issuer): [string, JwksFileStore] => [
-      issuer.name,
-      new JwksFileStore({
-        issuer,
-        pollIntervalMs: config.tokensPollIntervalMs,
-        logger,
-        onReload: (result, count) => {
-          metrics.jwksReload(issuer.name, result);
-          metrics.jwksKeysLoaded(issuer.name, count);
-        },
-        onChange: () => jwt?.clearCache(),
-      }),
-    ]),
+  const jwks = new Map<string, JwksFileStore | JwksUrlStore>(
+    config.jwtIssuers.map((issuer): [string, JwksFileStore | JwksUrlStore] => {
+      const onReload = (result: 'success' | 'failure', count: number): void => {
+        metrics.jwksReload(issuer.name, result);
+        metrics.jwksKeysLoaded(issuer.name, count);
+      };
+      const onChange = (): void => jwt?.clearCache();
+      const store =
+        issuer.jwksUrl !== undefined
+          ? new JwksUrlStore({ issuer, logger, onReload, onChange })
+          : new JwksFileStore({ issuer, pollIntervalMs: config.tokensPollIntervalMs, logger, onReload, onChange });
+      return [issuer.name, store];
+    }),
   );
-  const jwt: JwtVerifier | undefined = config.jwtIssuers.length === 0 ? undefined : createJwtVerifier({ issuers: config.jwtIssuers, keys: (name) => jwks.get(name)!.keys });
+  const jwt: JwtVerifier | undefined =
+    config.jwtIssuers.length === 0
+      ? undefined
+      : createJwtVerifier({
+          issuers: config.jwtIssuers,
+          keys: (name) => jwks.get(name)!.keys,
+          // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
+          onUnknownKey: (name) => {
+            const store = jwks.get(name);
+            if (store instanceof JwksUrlStore) store.unknownKey();
+          },
+        });
   const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm, jwt });
   const admit = createAdmission({ publicPaths: config.publicPaths, authenticator });
   const forwarder = createForwarder({

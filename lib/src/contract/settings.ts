@@ -201,8 +201,14 @@ export interface JwtIssuerSpec {
   readonly issuer: string;
   /** A token's `aud` must name at least one of these. */
   readonly audiences: readonly string[];
-  /** Absolute path of the issuer's JWKS file (a mounted ConfigMap or Secret key); reloaded on change. */
-  readonly jwksFile: string;
+  /** Absolute path of the issuer's JWKS file (a mounted ConfigMap or Secret key); reloaded on change. Exactly one of jwksFile and jwksUrl. */
+  readonly jwksFile?: string;
+  /** An https: URL the issuer's JWKS is fetched from, at start, every refreshSeconds, and (rate-limited) on an unknown kid. */
+  readonly jwksUrl?: string;
+  /** With jwksUrl: absolute path of a PEM file of the CA certificates to trust for it. @default the default roots */
+  readonly caFile?: string;
+  /** With jwksUrl: seconds between refetches; a shorter Cache-Control max-age (not under 30) wins. @default 300 */
+  readonly refreshSeconds?: number;
   /** @default DEFAULT_JWT_ALGORITHMS */
   readonly algorithms?: readonly JwtAlgorithm[];
   /** Leeway for exp, nbf and iat, in seconds. @default 30 */
@@ -214,8 +220,14 @@ export interface JwtIssuerSpec {
 }
 
 /** A trusted issuer with its defaults applied: what the sidecar verifies against. */
-export interface JwtIssuer extends Required<Omit<JwtIssuerSpec, 'maxLifetimeSeconds'>> {
+export interface JwtIssuer extends Required<Omit<JwtIssuerSpec, 'maxLifetimeSeconds' | 'jwksFile' | 'jwksUrl' | 'caFile' | 'refreshSeconds'>> {
   readonly maxLifetimeSeconds: number | undefined;
+  /** Exactly one of jwksFile and jwksUrl is set. */
+  readonly jwksFile: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly caFile: string | undefined;
+  /** Set (default applied) exactly when jwksUrl is. */
+  readonly refreshSeconds: number | undefined;
 }
 
 /** Bounds of the numeric issuer fields. */
@@ -223,12 +235,14 @@ export const JWT_ISSUER_INTEGERS = {
   clockSkewSeconds: { min: 0, max: 300, default: 30 },
   /** No default: unset means no bound. */
   maxLifetimeSeconds: { min: 1, max: 31 * 86_400 },
+  /** The floor is also the shortest Cache-Control max-age honoured. */
+  refreshSeconds: { min: 30, max: 86_400, default: 300 },
 } as const;
 export const DEFAULT_JWT_SUBJECT_CLAIM = 'sub';
 /** More issuers than this is a misconfiguration, not a deployment. */
 export const MAX_JWT_ISSUERS = 16;
 const MAX_JWT_AUDIENCES = 16;
-const JWT_ISSUER_FIELDS = ['name', 'issuer', 'audiences', 'jwksFile', 'algorithms', 'clockSkewSeconds', 'maxLifetimeSeconds', 'subjectClaim'];
+const JWT_ISSUER_FIELDS = ['name', 'issuer', 'audiences', 'jwksFile', 'jwksUrl', 'caFile', 'refreshSeconds', 'algorithms', 'clockSkewSeconds', 'maxLifetimeSeconds', 'subjectClaim'];
 const JWT_ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const JWT_CLAIM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 /** Printable ASCII, as iss and aud values are compared byte for byte. */
@@ -245,6 +259,27 @@ function optionalIntegerProblem(field: string, v: unknown, rule: Pick<IntegerRul
   if (v === undefined) return undefined;
   const problem = typeof v === 'number' ? integerProblem(rule, v) : `must be an integer in ${rule.min}..${rule.max}, got ${typeof v}`;
   return problem === undefined ? undefined : `${field} ${problem}`;
+}
+
+function absolutePathProblem(field: string, v: unknown): string | undefined {
+  if (typeof v === 'string' && v.startsWith('/') && v.length <= 4096 && !/[\u0000-\u001f\u007f]/.test(v)) return undefined;
+  return `${field} must be an absolute path without control characters, got ${typeof v === 'string' ? quoted(v) : typeof v}`;
+}
+
+/** Keys are trusted for what the fetch returns, so only TLS will do: no http:, no credentials in the URL. */
+function jwksUrlProblem(v: unknown): string | undefined {
+  const got = typeof v === 'string' ? quoted(v) : typeof v;
+  if (typeof v !== 'string' || v.length > 2048 || !PRINTABLE.test(v)) return `jwksUrl must be an https: URL, got ${got}`;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return `jwksUrl must be an https: URL, got ${got}`;
+  }
+  if (url.protocol !== 'https:') return `jwksUrl must be an https: URL (keys fetched without TLS could be anyone's), got ${got}`;
+  if (url.username !== '' || url.password !== '') return 'jwksUrl must not carry credentials';
+  if (url.hash !== '') return `jwksUrl must not have a fragment, got ${got}`;
+  return undefined;
 }
 
 /** Why one issuer spec is not valid, or undefined. Takes `unknown`: it checks parsed JSON too. */
@@ -266,8 +301,22 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
     if (problem !== undefined) return problem;
   }
   if (new Set(audiences).size !== audiences.length) return 'audiences lists an audience twice';
-  if (typeof jwksFile !== 'string' || !jwksFile.startsWith('/') || jwksFile.length > 4096 || /[\u0000-\u001f\u007f]/.test(jwksFile)) {
-    return `jwksFile must be an absolute path without control characters, got ${typeof jwksFile === 'string' ? quoted(jwksFile) : typeof jwksFile}`;
+  const { jwksUrl, caFile } = spec;
+  if ((jwksFile === undefined) === (jwksUrl === undefined)) return 'must have exactly one of jwksFile and jwksUrl';
+  if (jwksFile !== undefined) {
+    const problem = absolutePathProblem('jwksFile', jwksFile);
+    if (problem !== undefined) return problem;
+    if (caFile !== undefined) return 'caFile goes with jwksUrl, not jwksFile';
+    if (spec.refreshSeconds !== undefined) return 'refreshSeconds goes with jwksUrl, not jwksFile';
+  } else {
+    const problem = jwksUrlProblem(jwksUrl);
+    if (problem !== undefined) return problem;
+    if (caFile !== undefined) {
+      const caProblem = absolutePathProblem('caFile', caFile);
+      if (caProblem !== undefined) return caProblem;
+    }
+    const refresh = optionalIntegerProblem('refreshSeconds', spec.refreshSeconds, JWT_ISSUER_INTEGERS.refreshSeconds);
+    if (refresh !== undefined) return refresh;
   }
   if (algorithms !== undefined) {
     if (!Array.isArray(algorithms) || algorithms.length === 0) return `algorithms must be a non-empty list of ${JWT_ALGORITHMS.join(', ')}`;
@@ -329,6 +378,9 @@ export function parseJwtIssuers(text: string): Parsed<readonly JwtIssuer[]> {
       issuer: s.issuer,
       audiences: [...s.audiences],
       jwksFile: s.jwksFile,
+      jwksUrl: s.jwksUrl,
+      caFile: s.caFile,
+      refreshSeconds: s.jwksUrl === undefined ? undefined : (s.refreshSeconds ?? JWT_ISSUER_INTEGERS.refreshSeconds.default),
       algorithms: [...(s.algorithms ?? DEFAULT_JWT_ALGORITHMS)],
       clockSkewSeconds: s.clockSkewSeconds ?? JWT_ISSUER_INTEGERS.clockSkewSeconds.default,
       maxLifetimeSeconds: s.maxLifetimeSeconds,

@@ -59,7 +59,8 @@ function importAlg(jwk: Record<string, unknown>): string {
   return 'EdDSA';
 }
 
-class JwksError extends Error {}
+/** A JWKS document (or its source) that holds no usable key set; its message is the reason logged. */
+export class JwksError extends Error {}
 
 /** Parse and import a JWKS document; `skip` hears why a key was left out. */
 export async function importJwks(text: string, skip: (index: number, kid: unknown, reason: string) => void): Promise<JwksKey[]> {
@@ -150,6 +151,7 @@ export class JwksFileStore {
   private readonly source: WatchedSource;
 
   constructor(private readonly opts: JwksFileStoreOptions) {
+    if (opts.issuer.jwksFile === undefined) throw new Error(`issuer ${opts.issuer.name} has no jwksFile`);
     this.file = opts.issuer.jwksFile;
     this.source = new WatchedSource({
       dir: path.dirname(this.file),

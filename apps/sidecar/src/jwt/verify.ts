@@ -64,6 +64,11 @@ export interface JwtVerifierOptions {
   readonly issuers: readonly JwtIssuer[];
   /** The keys in force for an issuer, by name. */
   readonly keys: (issuerName: string) => readonly JwksKey[];
+  /**
+   * A token of this issuer named a kid (or alg) no key in force fits. Called synchronously, and must
+   * not block: the token is refused now, and a key source may refetch (rate-limited) for later ones.
+   */
+  readonly onUnknownKey?: (issuerName: string) => void;
   /** @default Date.now */
   readonly now?: () => number;
   /** @default VERIFIED_CACHE_ENTRIES */
@@ -133,7 +138,10 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
 
     // Without a kid, every key that fits the alg is tried (as jose does); the operator's JWKS bounds how many.
     const candidates = opts.keys(issuer.name).filter((k) => (kid === undefined || k.kid === kid) && k.algorithms.has(alg));
-    if (candidates.length === 0) return F('jwt_unknown_key');
+    if (candidates.length === 0) {
+      opts.onUnknownKey?.(issuer.name);
+      return F('jwt_unknown_key');
+    }
     const dot = token.lastIndexOf('.');
     const signature = base64url.decode(token.slice(dot + 1));
     const data = Buffer.from(token.slice(0, dot), 'latin1');
