@@ -7,6 +7,7 @@
 import { Testing } from 'cdk8s';
 import * as fc from 'fast-check';
 import {
+  JWKS_MOUNT_ROOT,
   LOG_LEVELS,
   MAIN_ENV,
   MAIN_INTEGERS,
@@ -14,17 +15,19 @@ import {
   SIDECAR_ENV,
   SIDECAR_INTEGERS,
   encodeBoolean,
+  encodeJwtIssuers,
   encodePublicPaths,
   parseBoolean,
+  parseJwtIssuers,
   parsePublicPaths,
   timingBudget,
 } from '../lib/src/contract';
-import type { IntegerRule } from '../lib/src/contract';
+import type { IntegerRule, JwtIssuerSpec } from '../lib/src/contract';
 import { loadConfig as loadMainConfig } from '../apps/main/src/config';
 import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
 import { SidecarApp, SidecarMode } from '../lib/src';
 import { SidecarAppPropError } from '../lib/src/validate';
-import type { SidecarAppProps } from '../lib/src';
+import type { JwtIssuerOptions, SidecarAppProps } from '../lib/src';
 
 type Env = Record<string, string>;
 
@@ -237,5 +240,81 @@ describe('booleans: "true" and "false", nothing else', () => {
   it.each(['TRUE', 'True', '1', 'yes', 'on', ' true'])('the app refuses %j', (text) => {
     expect(parseBoolean(text).ok).toBe(false);
     expect(sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.forwardAuthorization]: text })).toBe(SIDECAR_ENV.forwardAuthorization);
+  });
+});
+
+describe('JWT issuers: the construct accepts an issuer list exactly when the app accepts the env it writes', () => {
+  const base: JwtIssuerOptions = { name: 'idp', issuer: 'https://idp.test', audiences: ['api'], jwksConfigMap: 'idp-jwks' };
+  const { jwksConfigMap: _omit, ...keyless } = base;
+  const url: JwtIssuerOptions = { ...keyless, jwksUrl: 'https://idp.test/jwks' };
+  const variants: Array<[string, JwtIssuerOptions[]]> = [
+    ['a ConfigMap issuer', [base]],
+    ['a ConfigMap issuer with its own key', [{ ...base, jwksConfigMapKey: 'keys.json' }]],
+    ['a URL issuer', [url]],
+    ['a URL issuer with a CA ConfigMap', [{ ...url, caConfigMap: 'idp-ca' }]],
+    ['every optional field', [{ ...url, algorithms: ['PS256', 'EdDSA'], clockSkewSeconds: 0, maxLifetimeSeconds: 86_400, subjectClaim: 'client_id', refreshSeconds: 30 }]],
+    ['two issuers', [base, { ...url, name: 'cloud', issuer: 'https://cloud.test' }]],
+    ['sixteen issuers', Array.from({ length: 16 }, (_, i) => ({ ...base, name: `idp${i}`, issuer: `https://idp${i}.test` }))],
+    ['seventeen issuers', Array.from({ length: 17 }, (_, i) => ({ ...base, name: `idp${i}`, issuer: `https://idp${i}.test` }))],
+    ['an http: URL', [{ ...url, jwksUrl: 'http://idp.test/jwks' }]],
+    ['a URL with credentials', [{ ...url, jwksUrl: 'https://u:p@idp.test/jwks' }]],
+    ['both key sources', [{ ...base, jwksUrl: 'https://idp.test/jwks' }]],
+    ['neither key source', [keyless]],
+    ['a CA ConfigMap beside a JWKS ConfigMap', [{ ...base, caConfigMap: 'idp-ca' }]],
+    ['refreshSeconds without a URL', [{ ...base, refreshSeconds: 60 }]],
+    ['refreshSeconds 29', [{ ...url, refreshSeconds: 29 }]],
+    ['refreshSeconds 86401', [{ ...url, refreshSeconds: 86_401 }]],
+    ['a name used twice', [base, { ...base, issuer: 'https://other.test' }]],
+    ['an issuer listed twice', [base, { ...base, name: 'other' }]],
+    ['alg none', [{ ...base, algorithms: ['none'] }]],
+    ['alg HS256', [{ ...base, algorithms: ['HS256'] }]],
+    ['an unknown alg', [{ ...base, algorithms: ['RS1'] }]],
+    ['no algorithm', [{ ...base, algorithms: [] }]],
+    ['a name starting with a dot', [{ ...base, name: '.idp' }]],
+    ['a name with a slash', [{ ...base, name: 'a/b' }]],
+    ['a 64-character name', [{ ...base, name: 'a'.repeat(64) }]],
+    ['a 63-character name', [{ ...base, name: 'a'.repeat(63) }]],
+    ['no audience', [{ ...base, audiences: [] }]],
+    ['an audience twice', [{ ...base, audiences: ['api', 'api'] }]],
+    ['a non-ASCII issuer', [{ ...base, issuer: 'https://idp.tést' }]],
+    ['clock skew 301', [{ ...base, clockSkewSeconds: 301 }]],
+    ['clock skew 1.5', [{ ...base, clockSkewSeconds: 1.5 }]],
+    ['max lifetime 0', [{ ...base, maxLifetimeSeconds: 0 }]],
+    ['a bad subject claim', [{ ...base, subjectClaim: 'a b' }]],
+  ];
+
+  /** The list the app would read for these options: what the construct writes when it accepts them. */
+  const specsOf = (list: JwtIssuerOptions[]): JwtIssuerSpec[] =>
+    list.map(({ jwksConfigMap, jwksConfigMapKey, caConfigMap, ...rest }) => ({
+      ...rest,
+      algorithms: rest.algorithms as JwtIssuerSpec['algorithms'],
+      ...(jwksConfigMap !== undefined ? { jwksFile: `${JWKS_MOUNT_ROOT}/${rest.name}/${jwksConfigMapKey ?? 'jwks.json'}` } : {}),
+      ...(caConfigMap !== undefined ? { caFile: `${JWKS_MOUNT_ROOT}/${rest.name}/ca.crt` } : {}),
+    }));
+
+  it.each(variants)('%s', (_what, jwtIssuers) => {
+    const synthesized = synth({ jwtIssuers });
+    const encoded = encodeJwtIssuers(JSON.parse(JSON.stringify(specsOf(jwtIssuers))));
+    if (synthesized instanceof SidecarAppPropError) {
+      expect(synthesized.prop).toMatch(/^jwtIssuers(\[\d+\](\.\w+)?)?$/);
+      // The app refuses the same list: the encoding does not parse, and the config loader names the variable.
+      expect(encoded).toBeDefined();
+      expect(parseJwtIssuers(encoded!).ok).toBe(false);
+      expect(sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.jwtIssuers]: encoded! })).toBe(SIDECAR_ENV.jwtIssuers);
+      return;
+    }
+    const written = synthesized.sidecar[SIDECAR_ENV.jwtIssuers];
+    // The same issuers (field order aside): the construct's props mapped to files under their mounts.
+    expect(JSON.parse(written)).toEqual(JSON.parse(encoded!));
+    expect(sidecarRefuses(synthesized.sidecar)).toBeUndefined();
+    const parsed = parseJwtIssuers(written);
+    expect(parsed.ok).toBe(true);
+    expect(loadSidecarConfig(synthesized.sidecar).jwtIssuers).toEqual(parsed.ok ? parsed.value : undefined);
+  });
+
+  it('the variants reach both outcomes', () => {
+    const outcomes = variants.map(([, jwtIssuers]) => synth({ jwtIssuers }) instanceof SidecarAppPropError);
+    expect(outcomes).toContain(true);
+    expect(outcomes).toContain(false);
   });
 });

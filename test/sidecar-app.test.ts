@@ -10,8 +10,8 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
-import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
-import { LogLevel, SidecarApp, SidecarAppProps, SidecarMode } from '../lib/src';
+import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, JWKS_MOUNT_ROOT, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH, parseJwtIssuers } from '../lib/src/contract';
+import { JwtIssuerOptions, LogLevel, SidecarApp, SidecarAppProps, SidecarMode } from '../lib/src';
 import { buildApp, CHART_NAME, IMAGE_CONTEXT, IMAGE_ENV, SidecarAppChart } from '../main';
 
 // Synthesized manifests are plain JSON; `any` keeps the assertions readable.
@@ -698,6 +698,107 @@ describe('native-sidecar mode', () => {
   });
 
   test('every object validates against the Kubernetes schema', () => {
+    for (const m of manifests) expect(() => validateAgainstSchema(m)).not.toThrow();
+  });
+});
+
+describe('JWT issuers', () => {
+  const ISSUERS: JwtIssuerOptions[] = [
+    { name: 'corp', issuer: 'https://idp.corp.test', audiences: ['api'], jwksConfigMap: 'corp-jwks' },
+    { name: 'partner.v2', issuer: 'https://partner.test/', audiences: ['api', 'orders'], jwksConfigMap: 'partner-keys', jwksConfigMapKey: 'keys.json', algorithms: ['ES256'], maxLifetimeSeconds: 3600 },
+    { name: 'cloud', issuer: 'https://cloud.test', audiences: ['api'], jwksUrl: 'https://cloud.test/.well-known/jwks.json', refreshSeconds: 600, clockSkewSeconds: 5, subjectClaim: 'email' },
+    { name: 'private', issuer: 'https://private.test', audiences: ['api'], jwksUrl: 'https://idp.private.test/jwks', caConfigMap: 'private-ca' },
+  ];
+  const EXPECTED_SPECS = [
+    { name: 'corp', issuer: 'https://idp.corp.test', audiences: ['api'], jwksFile: `${JWKS_MOUNT_ROOT}/corp/jwks.json` },
+    { name: 'partner.v2', issuer: 'https://partner.test/', audiences: ['api', 'orders'], jwksFile: `${JWKS_MOUNT_ROOT}/partner.v2/keys.json`, algorithms: ['ES256'], maxLifetimeSeconds: 3600 },
+    { name: 'cloud', issuer: 'https://cloud.test', audiences: ['api'], jwksUrl: 'https://cloud.test/.well-known/jwks.json', refreshSeconds: 600, clockSkewSeconds: 5, subjectClaim: 'email' },
+    { name: 'private', issuer: 'https://private.test', audiences: ['api'], jwksUrl: 'https://idp.private.test/jwks', caFile: `${JWKS_MOUNT_ROOT}/private/ca.crt` },
+  ];
+  const sidecarOf = (manifests: Manifest[]): Manifest => [...podSpec(manifests).containers, ...(podSpec(manifests).initContainers ?? [])].find((c: Manifest) => c.name === CONTAINER_NAMES.sidecar);
+
+  test('SIDECAR_JWT_ISSUERS decodes, with the contract parser, to exactly the issuers given with their mount paths', () => {
+    const env = envOf(container(synthApp({ jwtIssuers: ISSUERS }), CONTAINER_NAMES.sidecar));
+    const parsed = parseJwtIssuers(env[SIDECAR_ENV.jwtIssuers]);
+    if (!parsed.ok) throw new Error(parsed.problem);
+    const expected = parseJwtIssuers(JSON.stringify(EXPECTED_SPECS));
+    if (!expected.ok) throw new Error(expected.problem);
+    expect(parsed.value).toEqual(expected.value);
+    expect(JSON.parse(env[SIDECAR_ENV.jwtIssuers])).toEqual(EXPECTED_SPECS);
+  });
+
+  test('unset without issuers, and with an empty list', () => {
+    for (const props of [{}, { jwtIssuers: [] }]) {
+      const manifests = synthApp(props);
+      expect(envOf(container(manifests, CONTAINER_NAMES.sidecar))).not.toHaveProperty(SIDECAR_ENV.jwtIssuers);
+      expect(podSpec(manifests).volumes.map((v: Manifest) => v.name)).toEqual(['tokens']);
+    }
+  });
+
+  test("each ConfigMap is a read-only directory mount (no subPath) in the sidecar only, at its issuer's directory", () => {
+    for (const mode of [SidecarMode.CONTAINER, SidecarMode.NATIVE]) {
+      const manifests = synthApp({ jwtIssuers: ISSUERS, sidecarMode: mode });
+      const spec = podSpec(manifests);
+      const configMapVolumes = spec.volumes.filter((v: Manifest) => v.configMap !== undefined);
+      expect(configMapVolumes.map((v: Manifest) => v.configMap)).toEqual([
+        { name: 'corp-jwks', defaultMode: 0o444, optional: false },
+        { name: 'partner-keys', defaultMode: 0o444, optional: false },
+        { name: 'private-ca', defaultMode: 0o444, optional: false },
+      ]);
+      const byVolume = Object.fromEntries(configMapVolumes.map((v: Manifest) => [v.name, v.configMap.name]));
+      const sidecar = sidecarOf(manifests);
+      const jwksMounts = sidecar.volumeMounts.filter((m: Manifest) => m.name in byVolume);
+      expect(jwksMounts.map((m: Manifest) => [byVolume[m.name], m.mountPath])).toEqual([
+        ['corp-jwks', `${JWKS_MOUNT_ROOT}/corp`],
+        ['partner-keys', `${JWKS_MOUNT_ROOT}/partner.v2`],
+        ['private-ca', `${JWKS_MOUNT_ROOT}/private`],
+      ]);
+      for (const m of jwksMounts) {
+        expect(m.readOnly).toBe(true);
+        expect(m).not.toHaveProperty('subPath');
+      }
+      // Every file the env names lies in a mounted directory.
+      for (const spec of JSON.parse(envOf(sidecar)[SIDECAR_ENV.jwtIssuers])) {
+        for (const file of [spec.jwksFile, spec.caFile].filter((f) => f !== undefined)) {
+          expect(jwksMounts.some((m: Manifest) => path.posix.dirname(file) === m.mountPath)).toBe(true);
+        }
+      }
+      const main = container(manifests, CONTAINER_NAMES.main);
+      expect((main.volumeMounts ?? []).filter((m: Manifest) => m.name in byVolume)).toEqual([]);
+    }
+  });
+
+  const ok: JwtIssuerOptions = { name: 'idp', issuer: 'https://idp.test', audiences: ['api'], jwksConfigMap: 'idp-jwks' };
+  const { jwksConfigMap: _omit, ...noKeys } = ok;
+  const refused: Array<[string, JwtIssuerOptions[], RegExp]> = [
+    ['an http: jwksUrl', [{ ...noKeys, jwksUrl: 'http://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] jwksUrl must be an https: URL/],
+    ['both key sources', [{ ...ok, jwksUrl: 'https://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap and jwksUrl/],
+    ['neither key source', [noKeys], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap and jwksUrl/],
+    ['a name used twice', [ok, { ...ok, issuer: 'https://other.test' }], /^SidecarApp: jwtIssuers\[1\] name "idp" is used twice/],
+    ['an issuer listed twice', [ok, { ...ok, name: 'other' }], /^SidecarApp: jwtIssuers\[1\] issuer "https:\/\/idp.test" is listed twice/],
+    ['alg none', [{ ...ok, algorithms: ['none'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "none"/],
+    ['alg HS256', [{ ...ok, algorithms: ['HS256'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "HS256"/],
+    ['a bad name', [{ ...ok, name: '../etc' }], /^SidecarApp: jwtIssuers\[0\] name must be 1-63 characters/],
+    ['a name with a slash', [{ ...ok, name: 'a/b' }], /^SidecarApp: jwtIssuers\[0\] name must be/],
+    ['no audience', [{ ...ok, audiences: [] }], /^SidecarApp: jwtIssuers\[0\] audiences must be a list/],
+    ['a ConfigMap name that is no DNS subdomain', [{ ...ok, jwksConfigMap: 'Keys_1' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMap must be a DNS subdomain/],
+    ['a bad ConfigMap key', [{ ...ok, jwksConfigMapKey: 'a/b' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMapKey must be a ConfigMap key/],
+    ['a key without a ConfigMap', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', jwksConfigMapKey: 'k' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMapKey goes with jwksConfigMap/],
+    ['a CA ConfigMap without jwksUrl', [{ ...ok, caConfigMap: 'ca' }], /^SidecarApp: jwtIssuers\[0\]\.caConfigMap goes with jwksUrl/],
+    ['refreshSeconds without jwksUrl', [{ ...ok, refreshSeconds: 60 }], /^SidecarApp: jwtIssuers\[0\] refreshSeconds goes with jwksUrl/],
+    ['refreshSeconds below 30', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', refreshSeconds: 29 }], /^SidecarApp: jwtIssuers\[0\] refreshSeconds must be an integer in 30\.\./],
+    ['too many issuers', Array.from({ length: 17 }, (_, i) => ({ ...ok, name: `idp${i}`, issuer: `https://idp${i}.test` })), /^SidecarApp: jwtIssuers lists 17 issuers; at most 16/],
+  ];
+  test.each(refused)('refused at synth, naming the prop: %s', (_what, jwtIssuers, message) => {
+    expect(() => synthApp({ jwtIssuers })).toThrow(message);
+  });
+
+  test('SIDECAR_JWT_ISSUERS cannot be set through sidecar.env', () => {
+    expect(() => synthApp({ sidecar: { env: { [SIDECAR_ENV.jwtIssuers]: '[]' } } })).toThrow(/sidecar\.env must not set SIDECAR_JWT_ISSUERS/);
+  });
+
+  test('every object validates against the Kubernetes schema, in both sidecar modes', () => {
+    const manifests = [...synthApp({ jwtIssuers: ISSUERS }), ...synthApp({ jwtIssuers: ISSUERS, sidecarMode: SidecarMode.NATIVE })];
     for (const m of manifests) expect(() => validateAgainstSchema(m)).not.toThrow();
   });
 });

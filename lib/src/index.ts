@@ -1,3 +1,3 @@
 export { SidecarApp } from './sidecar-app';
 export { LogLevel, SidecarMode } from './props';
-export type { AutoscalingOptions, ContainerOptions, SidecarAppProps } from './props';
+export type { AutoscalingOptions, ContainerOptions, JwtIssuerOptions, SidecarAppProps } from './props';

@@ -23,6 +23,7 @@ import {
   encodeBoolean,
   encodeDrainHook,
   encodeInteger,
+  encodeJwtIssuers,
   encodePublicPaths,
   encodeUpstream,
 } from './contract';
@@ -31,6 +32,8 @@ import type { ResolvedContainer, ResolvedProps } from './props';
 import * as check from './validate';
 
 const TOKENS_VOLUME = 'tokens';
+/** Volume names of the JWT issuers' ConfigMaps: the prefix and the issuer's index (issuer names are no DNS labels). */
+const JWKS_VOLUME_PREFIX = 'jwks-';
 
 /** Keeps at most this many old ReplicaSets for `kubectl rollout undo`. */
 const REVISION_HISTORY_LIMIT = 3;
@@ -146,6 +149,8 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
         // Exit on our own before the kubelet's SIGKILL.
         [SIDECAR_ENV.shutdownTimeoutMs, encodeInteger(config.timing.sidecarShutdownTimeoutMs)],
         [SIDECAR_ENV.publicPaths, encodePublicPaths(config.publicPaths)],
+        // Unset without issuers: the file paths are where createDeployment mounts their ConfigMaps.
+        [SIDECAR_ENV.jwtIssuers, encodeJwtIssuers(config.jwtIssuers.specs)],
         // Unset when it is the app's default, so the manifest only says what differs.
         [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization === SIDECAR_DEFAULTS.forwardAuthorization ? undefined : encodeBoolean(config.forwardAuthorization)],
         [SIDECAR_ENV.logLevel, config.logLevel],
@@ -198,6 +203,16 @@ export function createDeployment(scope: Construct, config: ResolvedProps): kplus
   });
   const sidecar = [...deployment.containers, ...deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
   sidecar.mount(TOKENS_MOUNT_PATH, tokens, { readOnly: true });
+  // Each JWT issuer's ConfigMap (its JWKS, or the CA of its jwksUrl), into the sidecar only, also
+  // as a directory: an edited ConfigMap reaches the pod, and the sidecar reloads the JWKS file.
+  config.jwtIssuers.mounts.forEach((m, i) => {
+    const volume = kplus.Volume.fromConfigMap(scope, `jwks-${i}`, kplus.ConfigMap.fromConfigMapName(scope, `jwks-configmap-${i}`, m.configMap), {
+      name: `${JWKS_VOLUME_PREFIX}${i}`,
+      defaultMode: 0o444,
+      optional: false,
+    });
+    sidecar.mount(m.path, volume, { readOnly: true });
+  });
 
   // What cdk8s-plus has no prop for.
   const podSpec = '/spec/template/spec';

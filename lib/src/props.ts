@@ -7,8 +7,22 @@ import * as path from 'path';
 import { Chart, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { DEFAULT_LOG_LEVEL, DEFAULT_PORTS, DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, timingBudget } from './contract';
-import type { TimingBudget } from './contract';
+import {
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_PORTS,
+  DEFAULT_TIMING_INPUTS,
+  GRACE_MARGIN_SECONDS,
+  JWKS_MOUNT_ROOT,
+  MAIN_EXTRA_DRAIN_MS,
+  POD_TIMING_INTEGERS,
+  SIDECAR_INTEGERS,
+  encodeJwtIssuers,
+  jwtIssuersProblem,
+  parseJwtIssuers,
+  quoted,
+  timingBudget,
+} from './contract';
+import type { JwtAlgorithm, JwtIssuerSpec, TimingBudget } from './contract';
 import * as check from './validate';
 
 /** The log level of both containers (pino's levels). */
@@ -81,6 +95,71 @@ export interface AutoscalingOptions {
    * @default 80
    */
   readonly targetCpuUtilization?: number;
+}
+
+/**
+ * One trusted JWT issuer: bearer values shaped like a JWT are verified against it. Its keys come
+ * from exactly one of `jwksConfigMap` (a ConfigMap mounted into the sidecar) and `jwksUrl`.
+ */
+export interface JwtIssuerOptions {
+  /**
+   * Prefix of the forwarded subject (`<name>:<claim>`), the issuer's metrics label, and the
+   * directory its ConfigMap is mounted in. 1-63 characters of A-Z a-z 0-9 . _ -, not starting with . _ -.
+   */
+  readonly name: string;
+  /** The exact `iss` claim of its tokens. */
+  readonly issuer: string;
+  /** A token's `aud` must name at least one of these (1-16, no duplicates). */
+  readonly audiences: string[];
+  /**
+   * Name of an existing ConfigMap holding the issuer's JWKS under `jwksConfigMapKey`. Mounted
+   * read-only as a directory, so an edited ConfigMap reaches the running pod (the sidecar reloads it).
+   * Exactly one of `jwksConfigMap` and `jwksUrl`.
+   * @default - none: `jwksUrl` must be set
+   */
+  readonly jwksConfigMap?: string;
+  /**
+   * The key of `jwksConfigMap` that holds the JWKS. Only with `jwksConfigMap`.
+   * @default "jwks.json"
+   */
+  readonly jwksConfigMapKey?: string;
+  /**
+   * An https: URL the sidecar fetches the issuer's JWKS from (at start, every `refreshSeconds`,
+   * and rate-limited on an unknown key id). Exactly one of `jwksConfigMap` and `jwksUrl`.
+   * @default - none: `jwksConfigMap` must be set
+   */
+  readonly jwksUrl?: string;
+  /**
+   * Name of an existing ConfigMap holding, under the key `ca.crt`, the PEM CA certificates to trust
+   * for `jwksUrl` (a private CA). Only with `jwksUrl`.
+   * @default - the default roots
+   */
+  readonly caConfigMap?: string;
+  /**
+   * Seconds between refetches of `jwksUrl`; a shorter Cache-Control max-age (not under 30) wins. Only with `jwksUrl`.
+   * @default 300
+   */
+  readonly refreshSeconds?: number;
+  /**
+   * JWS algorithms accepted (contract `JWT_ALGORITHMS`); never `none` or HS*.
+   * @default - contract DEFAULT_JWT_ALGORITHMS (RS256, ES256, EdDSA)
+   */
+  readonly algorithms?: string[];
+  /**
+   * Leeway for exp, nbf and iat, in seconds (0-300).
+   * @default 30
+   */
+  readonly clockSkewSeconds?: number;
+  /**
+   * Longest accepted exp - iat, in seconds; tokens must then carry iat.
+   * @default - no bound
+   */
+  readonly maxLifetimeSeconds?: number;
+  /**
+   * The claim forwarded after the name.
+   * @default "sub"
+   */
+  readonly subjectClaim?: string;
 }
 
 /** Props of SidecarApp: every one is optional, and an invalid one fails at synth naming it. */
@@ -223,6 +302,13 @@ export interface SidecarAppProps {
    * @default - none
    */
   readonly labels?: { [key: string]: string };
+  /**
+   * Trusted JWT issuers (at most 16): the sidecar then also accepts bearer JWTs they signed. Their
+   * ConfigMaps are mounted read-only into the sidecar container under the contract's
+   * `JWKS_MOUNT_ROOT`, and the list reaches it as `SIDECAR_JWT_ISSUERS`.
+   * @default - none: only the static tokens count
+   */
+  readonly jwtIssuers?: JwtIssuerOptions[];
 }
 
 /** The well-known labels, as the Kubernetes docs recommend them. */
@@ -259,6 +345,20 @@ export interface ResolvedContainer {
   readonly args?: string[];
 }
 
+/** A ConfigMap mounted as a directory into the sidecar for a JWT issuer. */
+export interface JwtConfigMapMount {
+  readonly configMap: string;
+  /** The directory: `<JWKS_MOUNT_ROOT>/<issuer name>`. */
+  readonly path: string;
+}
+
+/** The JWT issuers as the sidecar reads them, and the ConfigMaps their files come from. */
+export interface ResolvedJwtIssuers {
+  /** What SIDECAR_JWT_ISSUERS carries (file paths under the mounts); empty when none. */
+  readonly specs: readonly JwtIssuerSpec[];
+  readonly mounts: readonly JwtConfigMapMount[];
+}
+
 /** Every prop with its default applied, checked once. */
 export interface ResolvedProps {
   readonly name: string;
@@ -288,6 +388,7 @@ export interface ResolvedProps {
   /** More than one pod at a time: spread them, and bound voluntary disruptions. */
   readonly spreadsOverNodes: boolean;
   readonly logLevel: LogLevel;
+  readonly jwtIssuers: ResolvedJwtIssuers;
   /** Labels that select the pods. */
   readonly selectorLabels: Readonly<Record<string, string>>;
   /** Every label of every object and of the pods. */
@@ -429,6 +530,7 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
     autoscaling,
     spreadsOverNodes: autoscaling !== undefined || replicas > 1,
     logLevel: check.logLevel('logLevel', props.logLevel ?? (DEFAULT_LOG_LEVEL as LogLevel)) as LogLevel,
+    jwtIssuers: resolveJwtIssuers(props.jwtIssuers ?? []),
     selectorLabels,
     labels: { ...selectorLabels, [LABEL.component]: 'server', [LABEL.partOf]: name, [LABEL.managedBy]: 'cdk8s', ...userLabels },
   };
@@ -460,4 +562,78 @@ function resolveAutoscaling(props: SidecarAppProps): Required<AutoscalingOptions
   check.integerInRange('autoscaling.maxReplicas', maxReplicas, minReplicas, 10_000);
   check.integerInRange('autoscaling.targetCpuUtilization', targetCpuUtilization, 1, 1000);
   return { minReplicas, maxReplicas, targetCpuUtilization };
+}
+
+export const DEFAULT_JWKS_CONFIGMAP_KEY = 'jwks.json';
+export const CA_CONFIGMAP_KEY = 'ca.crt';
+// A ConfigMap key as the API server checks it.
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** The label jwtIssuersProblem puts before the problem of the issuer at `index`, so the message can name the prop instead. */
+function contractLabel(index: number, spec: unknown): string {
+  const name = typeof spec === 'object' && spec !== null && typeof (spec as { name?: unknown }).name === 'string' ? (spec as { name: string }).name : undefined;
+  return `issuer ${index + 1}${name === undefined ? '' : ` (${quoted(name)})`}: `;
+}
+
+/**
+ * The issuer props as the JwtIssuerSpec list the sidecar reads, with the mount paths of their
+ * ConfigMaps, checked with the contract's rule (the one the sidecar applies at start-up).
+ */
+function resolveJwtIssuers(options: readonly JwtIssuerOptions[]): ResolvedJwtIssuers {
+  if (!Array.isArray(options)) check.fail('jwtIssuers', 'must be a list of issuers');
+  const specs: JwtIssuerSpec[] = [];
+  const mounts: JwtConfigMapMount[] = [];
+  options.forEach((o, i) => {
+    const prop = `jwtIssuers[${i}]`;
+    if (typeof o !== 'object' || o === null) check.fail(prop, 'must be an object');
+    if ((o.jwksConfigMap === undefined) === (o.jwksUrl === undefined)) check.fail(prop, 'must have exactly one of jwksConfigMap and jwksUrl');
+    if (o.jwksConfigMap === undefined && o.jwksConfigMapKey !== undefined) check.fail(`${prop}.jwksConfigMapKey`, 'goes with jwksConfigMap, not jwksUrl');
+    if (o.jwksUrl === undefined && o.caConfigMap !== undefined) check.fail(`${prop}.caConfigMap`, 'goes with jwksUrl, not jwksConfigMap');
+    // The directory of the issuer's ConfigMap; the contract's check of the name comes below, before any use.
+    const dir = `${JWKS_MOUNT_ROOT}/${String(o.name)}`;
+    const configMap = o.jwksConfigMap ?? o.caConfigMap;
+    const key = o.jwksConfigMap !== undefined ? (o.jwksConfigMapKey ?? DEFAULT_JWKS_CONFIGMAP_KEY) : CA_CONFIGMAP_KEY;
+    if (o.jwksConfigMap !== undefined) check.dnsSubdomain(`${prop}.jwksConfigMap`, o.jwksConfigMap);
+    if (o.caConfigMap !== undefined) check.dnsSubdomain(`${prop}.caConfigMap`, o.caConfigMap);
+    if (typeof key !== 'string' || key.length > 253 || !CONFIGMAP_KEY.test(key) || key === '.' || key === '..') {
+      check.fail(`${prop}.jwksConfigMapKey`, `must be a ConfigMap key (1-253 characters of A-Z a-z 0-9 - _ ., not "." or ".."), got ${typeof key === 'string' ? quoted(key) : typeof key}`);
+    }
+    const spec: JwtIssuerSpec = {
+      name: o.name,
+      issuer: o.issuer,
+      audiences: Array.isArray(o.audiences) ? [...o.audiences] : o.audiences,
+      ...(o.jwksConfigMap !== undefined ? { jwksFile: `${dir}/${key}` } : {}),
+      ...(o.jwksUrl !== undefined ? { jwksUrl: o.jwksUrl } : {}),
+      ...(o.caConfigMap !== undefined ? { caFile: `${dir}/${key}` } : {}),
+      ...(o.refreshSeconds !== undefined ? { refreshSeconds: o.refreshSeconds } : {}),
+      ...(o.algorithms !== undefined ? { algorithms: (Array.isArray(o.algorithms) ? [...o.algorithms] : o.algorithms) as JwtAlgorithm[] } : {}),
+      ...(o.clockSkewSeconds !== undefined ? { clockSkewSeconds: o.clockSkewSeconds } : {}),
+      ...(o.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: o.maxLifetimeSeconds } : {}),
+      ...(o.subjectClaim !== undefined ? { subjectClaim: o.subjectClaim } : {}),
+    };
+    // The issuer alone: its own problems name it.
+    const problem = jwtIssuersProblem([spec]);
+    if (problem !== undefined) {
+      const label = contractLabel(0, spec);
+      check.fail(prop, problem.startsWith(label) ? problem.slice(label.length) : problem);
+    }
+    specs.push(spec);
+    if (configMap !== undefined) mounts.push({ configMap, path: dir });
+  });
+  // The list: its size, and names and issuers used twice.
+  const problem = jwtIssuersProblem(specs);
+  if (problem !== undefined) {
+    const index = /^issuer (\d+)/.exec(problem);
+    if (index === null) check.fail('jwtIssuers', problem);
+    const i = Number(index[1]) - 1;
+    const label = contractLabel(i, specs[i]);
+    check.fail(`jwtIssuers[${i}]`, problem.startsWith(label) ? problem.slice(label.length) : problem);
+  }
+  // What the sidecar will do with the env: it must read it back.
+  const encoded = encodeJwtIssuers(specs);
+  if (encoded !== undefined) {
+    const parsed = parseJwtIssuers(encoded);
+    if (!parsed.ok) check.fail('jwtIssuers', parsed.problem);
+  }
+  return { specs, mounts };
 }

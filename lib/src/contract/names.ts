@@ -126,6 +126,12 @@ export function encodeDrainHook(drainDelayMs: number): string {
 /** Where the token Secret is mounted in the sidecar container. */
 export const TOKENS_MOUNT_PATH = '/var/run/secrets/sidecar/tokens';
 
+/**
+ * Under this directory SidecarApp mounts each JWT issuer's ConfigMap (its JWKS, or the CA of its
+ * jwksUrl), one directory per issuer: `<JWKS_MOUNT_ROOT>/<issuer name>/<key>`.
+ */
+export const JWKS_MOUNT_ROOT = '/var/run/secrets/sidecar/jwks';
+
 /** Headers the sidecar sets on forwarded requests. */
 export const FORWARDED_HEADERS = {
   /**
