@@ -45,38 +45,16 @@ export function sha256(value: string): Buffer {
 class ReloadError extends Error {}
 
 /** Holds the current token set; reloads on directory change events and on a poll as a fallback. */
-export class TokenStore {
+export class TokenStore extends WatchedSource {
   private current: TokenSet = { entries: [], names: [] };
   private everLoaded = false;
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
   private watchWarned = false;
-  private readonly source: WatchedSource;
 
   constructor(private readonly opts: TokenStoreOptions) {
-    this.source = new WatchedSource({
-      dir: opts.dir,
-      pollIntervalMs: opts.pollIntervalMs,
-      load: (trigger) => this.reloadOnce(trigger),
-      changed: async () => {
-        let fp: string;
-        try {
-          fp = await this.fingerprint();
-        } catch (err) {
-          fp = `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
-        }
-        return fp !== this.lastFingerprint;
-      },
-      onWatchError: (err, when) => {
-        // The poll still covers us; e.g. the directory was removed and will come back.
-        if (when === 'later') this.opts.logger.warn({ err, dir: this.opts.dir }, 'tokens directory watch failed; relying on polling');
-        // Retried on every poll; say it once.
-        else if (!this.watchWarned) this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
-        if (when === 'start') this.watchWarned = true;
-      },
-    });
+    super(opts.dir, opts.pollIntervalMs);
   }
-
 
   /** The set in force. Read it once per request; it is replaced, never mutated. */
   get tokens(): TokenSet {
@@ -88,18 +66,22 @@ export class TokenStore {
     return this.everLoaded ? undefined : `no tokens loaded: ${this.lastError ?? 'unknown'}`;
   }
 
-  /** Load once, then watch and poll. Never rejects: failures are logged and exposed. */
-  start(): Promise<void> {
-    return this.source.start();
+  protected async changed(): Promise<boolean> {
+    let fp: string;
+    try {
+      fp = await this.fingerprint();
+    } catch (err) {
+      fp = `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
+    }
+    return fp !== this.lastFingerprint;
   }
 
-  close(): void {
-    this.source.close();
-  }
-
-  /** Reload now; concurrent calls coalesce into one extra run. */
-  reload(trigger: string): Promise<void> {
-    return this.source.reload(trigger);
+  protected onWatchError(err: unknown, when: 'start' | 'later'): void {
+    // The poll still covers us; e.g. the directory was removed and will come back.
+    if (when === 'later') this.opts.logger.warn({ err, dir: this.opts.dir }, 'tokens directory watch failed; relying on polling');
+    // Retried on every poll; say it once.
+    else if (!this.watchWarned) this.opts.logger.warn({ err, dir: this.opts.dir }, 'cannot watch tokens directory; relying on polling');
+    if (when === 'start') this.watchWarned = true;
   }
 
   /** Cheap summary of what a reload would read: resolved version dir plus each entry's identity. */
@@ -132,7 +114,7 @@ export class TokenStore {
     }
   }
 
-  private async reloadOnce(trigger: string): Promise<void> {
+  protected async reloadOnce(trigger: string): Promise<void> {
     const log = this.opts.logger;
     let set: TokenSet;
     let fingerprint: string;

@@ -2,25 +2,14 @@
  * Keeps something read from disk current: a directory watch (debounced) for prompt reloads, and a
  * poll as the fallback, since watches miss events (the kubelet's atomic `..data` swap, a volume
  * remount, a removed directory). Reloads never overlap: a reload asked for during one runs once
- * more after it. The tokens directory and each JWKS file are kept current by one of these.
+ * more after it. TokenStore and JwksFileStore extend it.
  */
 import * as fs from 'fs';
 
 const RELOAD_DEBOUNCE_MS = 100;
 
-export interface WatchedSourceHooks {
-  /** The folder to watch. */
-  readonly dir: string;
-  readonly pollIntervalMs: number;
-  /** Read and swap in the current content; never rejects. `trigger` says why, for the logs. */
-  readonly load: (trigger: string) => Promise<void>;
-  /** On a poll: whether what a load would read differs from what was loaded last. */
-  readonly changed: () => Promise<boolean>;
-  /** The watch failed or could not start; the poll keeps the content current and retries the watch. */
-  readonly onWatchError?: (err: unknown, when: 'start' | 'later') => void;
-}
-
-export class WatchedSource {
+/** Subclasses say how to load and how to tell a change; this class says when. */
+export abstract class WatchedSource {
   private watcher: fs.FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -28,7 +17,20 @@ export class WatchedSource {
   private rerun = false;
   private stopped = false;
 
-  constructor(private readonly hooks: WatchedSourceHooks) {}
+  /** `dir` is the folder to watch. */
+  constructor(
+    private readonly dir: string,
+    private readonly pollIntervalMs: number,
+  ) {}
+
+  /** Read and swap in the current content; never rejects. `trigger` says why, for the logs. */
+  protected abstract reloadOnce(trigger: string): Promise<void>;
+
+  /** On a poll: whether what a load would read differs from what was loaded last. */
+  protected abstract changed(): Promise<boolean>;
+
+  /** The watch failed or could not start; the poll keeps the content current and retries the watch. */
+  protected onWatchError(_err: unknown, _when: 'start' | 'later'): void {}
 
   get closed(): boolean {
     return this.stopped;
@@ -39,7 +41,7 @@ export class WatchedSource {
     await this.reload('start');
     if (this.stopped) return;
     this.watch();
-    this.pollTimer = setInterval(() => void this.poll(), this.hooks.pollIntervalMs);
+    this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
     this.pollTimer.unref();
   }
 
@@ -61,7 +63,7 @@ export class WatchedSource {
       try {
         do {
           this.rerun = false;
-          await this.hooks.load(trigger);
+          await this.reloadOnce(trigger);
         } while (this.rerun && !this.stopped);
       } finally {
         this.running = undefined;
@@ -72,14 +74,14 @@ export class WatchedSource {
 
   private watch(): void {
     try {
-      this.watcher = fs.watch(this.hooks.dir, { persistent: false }, () => this.scheduleReload());
+      this.watcher = fs.watch(this.dir, { persistent: false }, () => this.scheduleReload());
       this.watcher.on('error', (err) => {
-        this.hooks.onWatchError?.(err, 'later');
+        this.onWatchError(err, 'later');
         this.watcher?.close();
         this.watcher = undefined;
       });
     } catch (err) {
-      this.hooks.onWatchError?.(err, 'start');
+      this.onWatchError(err, 'start');
     }
   }
 
@@ -93,6 +95,6 @@ export class WatchedSource {
   private async poll(): Promise<void> {
     if (this.stopped || this.running) return;
     if (!this.watcher) this.watch();
-    if (await this.hooks.changed()) await this.reload('poll');
+    if (await this.changed()) await this.reload('poll');
   }
 }

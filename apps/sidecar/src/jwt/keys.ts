@@ -141,28 +141,22 @@ export interface JwksFileStoreOptions {
   readonly onChange?: () => void;
 }
 
+function jwksFileOf(issuer: JwtIssuer): string {
+  if (issuer.jwksFile === undefined) throw new Error(`issuer ${issuer.name} has no jwksFile`);
+  return issuer.jwksFile;
+}
+
 /** The key set of one issuer's JWKS file, kept current. */
-export class JwksFileStore {
+export class JwksFileStore extends WatchedSource {
   private current: readonly JwksKey[] = [];
   private everLoaded = false;
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
   private readonly file: string;
-  private readonly source: WatchedSource;
 
   constructor(private readonly opts: JwksFileStoreOptions) {
-    if (opts.issuer.jwksFile === undefined) throw new Error(`issuer ${opts.issuer.name} has no jwksFile`);
-    this.file = opts.issuer.jwksFile;
-    this.source = new WatchedSource({
-      dir: path.dirname(this.file),
-      pollIntervalMs: opts.pollIntervalMs,
-      load: (trigger) => this.reloadOnce(trigger),
-      changed: async () => (await this.fingerprint()) !== this.lastFingerprint,
-    });
-  }
-
-  private get closed(): boolean {
-    return this.source.closed;
+    super(path.dirname(jwksFileOf(opts.issuer)), opts.pollIntervalMs);
+    this.file = jwksFileOf(opts.issuer);
   }
 
   /** The keys in force; the list is replaced, never mutated. */
@@ -175,18 +169,8 @@ export class JwksFileStore {
     return this.everLoaded ? undefined : `issuer ${JSON.stringify(this.opts.issuer.name)}: no keys loaded: ${this.lastError ?? 'unknown'}`;
   }
 
-  /** Load once, then watch and poll. Never rejects. */
-  start(): Promise<void> {
-    return this.source.start();
-  }
-
-  close(): void {
-    this.source.close();
-  }
-
-  /** Reload now; concurrent calls coalesce into one extra run. */
-  reload(trigger: string): Promise<void> {
-    return this.source.reload(trigger);
+  protected async changed(): Promise<boolean> {
+    return (await this.fingerprint()) !== this.lastFingerprint;
   }
 
   /** The file's resolved path and identity: what a reload would read. */
@@ -200,7 +184,7 @@ export class JwksFileStore {
     }
   }
 
-  private async reloadOnce(trigger: string): Promise<void> {
+  protected async reloadOnce(trigger: string): Promise<void> {
     const { logger, issuer } = this.opts;
     const fingerprint = await this.fingerprint();
     let keys: JwksKey[];
