@@ -21,8 +21,10 @@ export interface Refusal {
   readonly reason: string;
   /** Counted as a client error. */
   readonly clientError?: ClientErrorReason;
-  /** Counted as an authentication failure; the 401 carries its challenge. */
+  /** Counted as an authentication failure. */
   readonly auth?: AuthFailure;
+  /** The WWW-Authenticate value of a 401, made once with the refusal. */
+  readonly challenge?: string;
 }
 
 export type Admission = { readonly admitted: true } | Refusal;
@@ -81,7 +83,11 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       ctx.reason = 'public';
     } else {
       const verdict = authenticator.authenticate(req);
-      if (!verdict.ok) return memo(authRefusals, verdict, () => Object.freeze({ admitted: false, status: 401, reason: verdict.reason, auth: verdict }));
+      if (!verdict.ok) {
+        return memo(authRefusals, verdict, () =>
+          Object.freeze({ admitted: false, status: 401, reason: verdict.reason, auth: verdict, challenge: authenticator.challenge(verdict) }),
+        );
+      }
       ctx.subject = verdict.subject;
     }
     // Only WebSocket upgrades are proxied; anything else (h2c, …) is refused plainly.

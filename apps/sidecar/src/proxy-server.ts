@@ -6,7 +6,6 @@
 import * as http from 'http';
 import type { Duplex } from 'stream';
 import type { Admit, ClientErrorReason, Refusal, RequestKind } from './admission';
-import type { Authenticator } from './authenticate';
 import { answeredWithClose, hasResponsesOwed, markAnsweredWithClose, responseDone, responseOwed, whenSettled } from './connections';
 import { contextOf, existingContextOf, logPath } from './context';
 import type { RequestContext } from './context';
@@ -37,7 +36,6 @@ export interface ProxyServerOptions {
   readonly headersTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   readonly admit: Admit;
-  readonly authenticator: Authenticator;
   readonly forwarder: Forwarder;
   readonly metrics: SidecarMetrics;
   readonly logger: Logger;
@@ -53,7 +51,7 @@ export interface ProxyServer {
 }
 
 export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
-  const { admit, authenticator, forwarder, metrics, logger, lifecycle } = opts;
+  const { admit, forwarder, metrics, logger, lifecycle } = opts;
   let inFlight = 0;
   const webSockets = new Set<Duplex>();
   // From SIGTERM on, every response closes its connection: a busy keep-alive client reconnects (to
@@ -83,7 +81,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     if (refusal.clientError !== undefined) metrics.clientError(refusal.clientError);
     if (refusal.auth === undefined) return undefined;
     metrics.authFailure(refusal.auth.reason);
-    return { challenge: authenticator.challenge(refusal.auth) };
+    // The refusal carries its challenge: no object per 401.
+    return refusal;
   }
 
   function refuseRequest(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, ctx: RequestContext): void {

@@ -89,7 +89,6 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     headersTimeoutMs: config.headersTimeoutMs,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     admit,
-    authenticator,
     forwarder,
     metrics,
     logger,
