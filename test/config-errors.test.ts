@@ -21,7 +21,19 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
   [SIDECAR_ENV.upstream]: ['ftp://127.0.0.1:21', 'http://127.0.0.1:0', 'http://127.0.0.1:8080#x', 'http://[::1', 'http://127.0.0.1:99999', '127.0.0.1:8080'],
   [SIDECAR_ENV.tokensDir]: ['/var/run/tokens\u0001', 'tokens\ndir'],
   [SIDECAR_ENV.adminPort]: ['admin', '65536', '-9091'],
-  [SIDECAR_ENV.publicPaths]: ['/a b', '/a#b', '/ok,relative', ','],
+  [SIDECAR_ENV.publicPaths]: ['/a b', '/a#b', '/ok,relative', ',', '/a;b', '/api/*'],
+  [SIDECAR_ENV.routes]: [
+    'not json',
+    '{"rules":[]}',
+    '[{"path":"/x","effect":"public"}]',
+    '{"rules":[{"path":"/x/../y","effect":"public"}]}',
+    '{"rules":[{"path":"/api/*","effect":"public"},{"path":"/api/x","effect":"authenticated"}]}',
+    '{"rules":[{"path":"/x","effect":"subjects"}]}',
+    '{"rules":[{"path":"/x","effect":"subjects","subjects":["*"]}]}',
+    '{"rules":[{"path":"/x","methods":["get"],"effect":"public"}]}',
+    '{"rules":[{"path":"/x","effect":"subjects","claims":[{"issuer":"idp","claim":"groups","value":"ops"}]}]}',
+    '{"rules":[],"default":"allow"}',
+  ],
   [SIDECAR_ENV.upstreamHealthPath]: ['/healthz?x=1', '/health#z', '/he alth'],
   [SIDECAR_ENV.upstreamTimeoutMs]: ['1e3', '3600001', '-1'],
   [SIDECAR_ENV.upstreamIdleTimeoutMs]: ['0', 'idle', '600001'],
@@ -41,6 +53,17 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
     '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json","algorithms":["none"]}]',
     '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json","algorithms":["HS256"]}]',
     '[{"name":"idp","issuer":"https://idp.example","audiences":[],"jwksFile":"/jwks.json"}]',
+    '[{"name":"kubernetes","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json"}]',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"hmacSecretFile":"/s","algorithms":["RS256"]}]',
+    '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/jwks.json","forwardClaims":["a.b","a_b"]}]',
+  ],
+  [SIDECAR_ENV.kubernetesAuth]: [
+    'on',
+    '{"audiences":["api"],"tokenFile":"/t","caFile":"/ca.crt","apiServer":"http://127.0.0.1:6443"}',
+    '{"audiences":[],"tokenFile":"/t","caFile":"/ca.crt","apiServer":"https://127.0.0.1:6443"}',
+    '{"audiences":["api"],"tokenFile":"t","caFile":"/ca.crt","apiServer":"https://127.0.0.1:6443"}',
+    // No apiServer, and the test env has no KUBERNETES_SERVICE_HOST.
+    '{"audiences":["api"],"tokenFile":"/t","caFile":"/ca.crt"}',
   ],
 };
 

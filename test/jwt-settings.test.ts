@@ -2,7 +2,7 @@
  * The contract's rule of SIDECAR_JWT_ISSUERS, in-process: what parseJwtIssuers accepts (with its
  * defaults), what it refuses and how it says so, and that encodeJwtIssuers round-trips.
  */
-import { ConfigError, DEFAULT_JWT_ALGORITHMS, SIDECAR_ENV, encodeJwtIssuers, jwtIssuersProblem, parseJwtIssuers } from '../lib/src/contract';
+import { ConfigError, DEFAULT_JWT_ALGORITHMS, SIDECAR_ENV, encodeJwtIssuers, encodeKubernetesAuth, jwtIssuersProblem, parseJwtIssuers, parseKubernetesAuth } from '../lib/src/contract';
 import type { JwtIssuerSpec } from '../lib/src/contract';
 import { loadConfig } from '../apps/sidecar/src/config';
 
@@ -10,18 +10,19 @@ const BASE: JwtIssuerSpec = { name: 'idp', issuer: 'https://idp.example', audien
 const one = (over: Record<string, unknown>) => JSON.stringify([{ ...BASE, ...over }]);
 /** An issuer whose keys come from a URL. */
 const url = (over: Record<string, unknown>) => JSON.stringify([{ ...BASE, jwksFile: undefined, jwksUrl: 'https://idp.example/jwks', ...over }]);
+const hmac = (over: Record<string, unknown>) => one({ jwksFile: undefined, hmacSecretFile: '/var/run/secrets/idp/secret', ...over });
 
 describe('parseJwtIssuers accepts', () => {
   it('the required fields alone, with the defaults applied', () => {
     expect(parseJwtIssuers(JSON.stringify([BASE]))).toEqual({
       ok: true,
-      value: [{ ...BASE, algorithms: [...DEFAULT_JWT_ALGORITHMS], clockSkewSeconds: 30, maxLifetimeSeconds: undefined, subjectClaim: 'sub' }],
+      value: [{ ...BASE, algorithms: [...DEFAULT_JWT_ALGORITHMS], clockSkewSeconds: 30, maxLifetimeSeconds: undefined, subjectClaim: 'sub', forwardClaims: [] }],
     });
     expect(DEFAULT_JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
   });
 
   it('every optional field, and several issuers', () => {
-    const full = { ...BASE, algorithms: ['PS256', 'ES512'], clockSkewSeconds: 0, maxLifetimeSeconds: 3600, subjectClaim: 'email' };
+    const full = { ...BASE, algorithms: ['PS256', 'ES512'], clockSkewSeconds: 0, maxLifetimeSeconds: 3600, subjectClaim: 'email', forwardClaims: ['groups', 'email'] };
     const second = { ...BASE, name: 'b.2_x', issuer: 'urn:other', audiences: ['x', 'y'], clockSkewSeconds: 300 };
     const parsed = parseJwtIssuers(JSON.stringify([full, second]));
     expect(parsed.ok).toBe(true);
@@ -61,8 +62,8 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     ['too many issuers', JSON.stringify(Array.from({ length: 17 }, (_, i) => ({ ...BASE, name: `i${i}`, issuer: `iss${i}` }))), /at most 16/],
     ['an entry that is no object', '[1]', /issuer 1: must be an object/],
     ['an unknown field', one({ jwksUri: 'https://x' }), /issuer 1 \("idp"\): has an unknown field "jwksUri"/],
-    ['both jwksFile and jwksUrl', one({ jwksUrl: 'https://idp.example/jwks' }), /issuer 1 \("idp"\): must have exactly one of jwksFile and jwksUrl/],
-    ['neither jwksFile nor jwksUrl', one({ jwksFile: undefined }), /must have exactly one of jwksFile and jwksUrl/],
+    ['both jwksFile and jwksUrl', one({ jwksUrl: 'https://idp.example/jwks' }), /issuer 1 \("idp"\): must have exactly one of jwksFile, jwksUrl and hmacSecretFile/],
+    ['neither jwksFile nor jwksUrl', one({ jwksFile: undefined }), /must have exactly one of jwksFile, jwksUrl and hmacSecretFile/],
     ['an http: jwksUrl', url({ jwksUrl: 'http://idp.example/jwks' }), /issuer 1 \("idp"\): jwksUrl must be an https: URL/],
     ['a jwksUrl that is no URL', url({ jwksUrl: 'idp.example/jwks' }), /jwksUrl must be an https: URL/],
     ['a jwksUrl with credentials', url({ jwksUrl: 'https://u:p@idp.example/jwks' }), /jwksUrl must not carry credentials/],
@@ -84,7 +85,7 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     ['a jwksFile with a control character', one({ jwksFile: '/etc/jw\u0001ks' }), /jwksFile must be/],
     ['alg none', one({ algorithms: ['none'] }), /must not list "none"/],
     ['alg NONE', one({ algorithms: ['RS256', 'NONE'] }), /must not list "none"/],
-    ['HMAC', one({ algorithms: ['HS256'] }), /HMAC needs a shared secret/],
+    ['HMAC with a key set', one({ algorithms: ['HS256'] }), /HMAC needs a shared secret \(hmacSecretFile\), never a key set's public key/],
     ['an unknown alg', one({ algorithms: ['RS1'] }), /algorithms entries must be one of RS256/],
     ['an empty algorithms list', one({ algorithms: [] }), /algorithms must be a non-empty list/],
     ['an alg twice', one({ algorithms: ['RS256', 'RS256'] }), /algorithm twice/],
@@ -93,6 +94,17 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     ['a skew as a string', one({ clockSkewSeconds: '30' }), /clockSkewSeconds must be an integer in 0..300, got string/],
     ['a max lifetime of 0', one({ maxLifetimeSeconds: 0 }), /maxLifetimeSeconds must be an integer in 1\.\./],
     ['a subject claim with a space', one({ subjectClaim: 'my claim' }), /subjectClaim must be/],
+    ['the reserved name kubernetes', one({ name: 'kubernetes' }), /name "kubernetes" is reserved/],
+    ['the reserved name System (any case)', one({ name: 'System' }), /name "System" is reserved/],
+    ['hmacSecretFile with jwksFile', one({ hmacSecretFile: '/s/secret' }), /exactly one of jwksFile, jwksUrl and hmacSecretFile/],
+    ['a relative hmacSecretFile', hmac({ hmacSecretFile: 'secret' }), /hmacSecretFile must be an absolute path/],
+    ['an asymmetric alg with hmacSecretFile', hmac({ algorithms: ['HS256', 'RS256'] }), /must not list "RS256": an issuer with hmacSecretFile verifies HMAC/],
+    ['none with hmacSecretFile', hmac({ algorithms: ['none'] }), /must not list "none"/],
+    ['caFile with hmacSecretFile', hmac({ caFile: '/ca.pem' }), /caFile goes with jwksUrl, not hmacSecretFile/],
+    ['forwardClaims empty', one({ forwardClaims: [] }), /forwardClaims must be a list of 1-16/],
+    ['forwardClaims with a space', one({ forwardClaims: ['my claim'] }), /forwardClaims entries must be claim names/],
+    ['forwardClaims sharing a header', one({ forwardClaims: ['Group', 'group'] }), /forwardClaims "Group" and "group" would share one header/],
+    ['forwardClaims folding alike', one({ forwardClaims: ['a.b', 'a-b'] }), /would share one header \(x-auth-claim-a-b\)/],
     ['two issuers with one name', JSON.stringify([BASE, { ...BASE, issuer: 'https://b' }]), /issuer 2 \("idp"\): name "idp" is used twice/],
     ['two issuers with one iss', JSON.stringify([BASE, { ...BASE, name: 'b' }]), /issuer 2 \("b"\): issuer "https:\/\/idp.example" is listed twice/],
   ])('%s', (_what, text, message) => {
@@ -119,5 +131,52 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
   it('a long bad value is quoted short', () => {
     const parsed = parseJwtIssuers(`x${'y'.repeat(500)}`);
     expect(!parsed.ok && parsed.problem.length).toBeLessThan(200);
+  });
+});
+
+describe('an HMAC issuer', () => {
+  it('defaults to HS256 and keeps the secret file', () => {
+    const parsed = parseJwtIssuers(hmac({}));
+    expect(parsed.ok && parsed.value[0]).toMatchObject({ hmacSecretFile: '/var/run/secrets/idp/secret', jwksFile: undefined, algorithms: ['HS256'] });
+  });
+  it('takes HS384 and HS512 when listed', () => {
+    const parsed = parseJwtIssuers(hmac({ algorithms: ['HS384', 'HS512'] }));
+    expect(parsed.ok && parsed.value[0].algorithms).toEqual(['HS384', 'HS512']);
+  });
+});
+
+describe('SIDECAR_KUBERNETES_AUTH', () => {
+  const AUTH = { audiences: ['orders'], tokenFile: '/var/run/secrets/sidecar/kubernetes/token', caFile: '/var/run/secrets/sidecar/kubernetes/ca.crt' };
+  const env = (auth: unknown, extra: Record<string, string> = {}) => ({ [SIDECAR_ENV.tokensDir]: '/tmp', [SIDECAR_ENV.kubernetesAuth]: JSON.stringify(auth), ...extra });
+
+  it('round-trips, with the defaults applied', () => {
+    const text = encodeKubernetesAuth(AUTH)!;
+    expect(parseKubernetesAuth(text)).toEqual({ ok: true, value: { ...AUTH, apiServer: undefined, refreshSeconds: 300, clockSkewSeconds: 30, maxLifetimeSeconds: undefined } });
+    expect(encodeKubernetesAuth(undefined)).toBeUndefined();
+  });
+
+  it.each([
+    ['no audiences', { ...AUTH, audiences: [] }, /audiences must be a list of 1-16/],
+    ['an unknown field', { ...AUTH, issuer: 'x' }, /unknown field "issuer"/],
+    ['a relative tokenFile', { ...AUTH, tokenFile: 'token' }, /tokenFile must be an absolute path/],
+    ['no caFile', { ...AUTH, caFile: undefined }, /caFile must be an absolute path/],
+    ['an http: apiServer', { ...AUTH, apiServer: 'http://10.96.0.1' }, /apiServer must be an https: URL/],
+    ['an apiServer with a path', { ...AUTH, apiServer: 'https://10.96.0.1/api' }, /apiServer must be a base URL/],
+    ['a refresh under 30 s', { ...AUTH, refreshSeconds: 5 }, /refreshSeconds must be an integer in 30\.\./],
+  ])('refuses %s', (_what, auth, message) => {
+    const parsed = parseKubernetesAuth(JSON.stringify(auth));
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.problem).toMatch(message);
+  });
+
+  it('takes the API server from KUBERNETES_SERVICE_HOST and _PORT, as in-cluster clients do', () => {
+    expect(loadConfig(env(AUTH, { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' })).kubernetesAuth?.apiServer).toBe('https://10.96.0.1:443');
+    expect(loadConfig(env(AUTH, { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' })).kubernetesAuth?.apiServer).toBe('https://[fd00::1]:6443');
+    expect(loadConfig(env({ ...AUTH, apiServer: 'https://127.0.0.1:6443' })).kubernetesAuth?.apiServer).toBe('https://127.0.0.1:6443');
+  });
+
+  it('without either, stops naming the setting and the kubelet variables', () => {
+    expect(() => loadConfig(env(AUTH))).toThrow(/^SIDECAR_KUBERNETES_AUTH: has no apiServer, and KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT/);
+    expect(() => loadConfig(env(AUTH, { KUBERNETES_SERVICE_HOST: 'a b', KUBERNETES_SERVICE_PORT: '443' }))).toThrow(/KUBERNETES_SERVICE_HOST: and KUBERNETES_SERVICE_PORT do not make an API server URL/);
   });
 });

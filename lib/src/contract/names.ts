@@ -58,6 +58,22 @@ export const SIDECAR_ENV = {
    * verified against them; unset, only the static tokens count.
    */
   jwtIssuers: 'SIDECAR_JWT_ISSUERS',
+  /**
+   * The route table, JSON (see parseRoutes in routes.ts): ordered rules, first match wins, and the
+   * default for a request no rule matches. Unset: SIDECAR_PUBLIC_PATHS as public rules, then any authenticated caller.
+   */
+  routes: 'SIDECAR_ROUTES',
+  /** Service-account token auth, a JSON object (see parseKubernetesAuth); unset: off. */
+  kubernetesAuth: 'SIDECAR_KUBERNETES_AUTH',
+} as const;
+
+/** Set by the kubelet in every container: where in-cluster clients find the API server. */
+export const IN_CLUSTER_ENV = { host: 'KUBERNETES_SERVICE_HOST', port: 'KUBERNETES_SERVICE_PORT' } as const;
+
+/** The API server's service-account issuer discovery documents (Kubernetes ServiceAccountIssuerDiscovery). */
+export const KUBERNETES_DISCOVERY_PATHS = {
+  openidConfiguration: '/.well-known/openid-configuration',
+  jwks: '/openid/v1/jwks',
 } as const;
 
 /** Read by node itself, not by the app: the sidecar container gets SIDECAR_NODE_OPTIONS in it. */
@@ -131,6 +147,16 @@ export const TOKENS_MOUNT_PATH = '/var/run/secrets/sidecar/tokens';
  * jwksUrl), one directory per issuer: `<JWKS_MOUNT_ROOT>/<issuer name>/<key>`.
  */
 export const JWKS_MOUNT_ROOT = '/var/run/secrets/sidecar/jwks';
+
+/**
+ * Where SidecarApp mounts the sidecar's own service-account token (file `token`, audience: the API
+ * server) and the cluster CA (file `ca.crt`) when service-account auth is on. Into the sidecar only.
+ */
+export const KUBERNETES_AUTH_MOUNT_PATH = '/var/run/secrets/sidecar/kubernetes';
+export const KUBERNETES_AUTH_FILES = { token: 'token', ca: 'ca.crt' } as const;
+
+/** Under this directory a caller connected with allowCallsFrom gets one token per callee: `<root>/<callee>/token`. */
+export const CALLER_TOKENS_MOUNT_ROOT = '/var/run/secrets/sidecar-app/calls';
 
 /** Headers the sidecar sets on forwarded requests. */
 export const FORWARDED_HEADERS = {

@@ -187,11 +187,30 @@ export function encodeUpstream(mainPort: number): string {
 
 /**
  * JWS algorithms a trusted issuer may sign with, each verified with a public key from its JWKS.
- * `none` is never one; HMAC (HS*) is not either: it would need a shared secret, which no issuer takes.
+ * `none` is never one.
  */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+/**
+ * HMAC algorithms: only for an issuer with an explicit shared secret (hmacSecretFile), never with a
+ * key set, so a public key can never be used as an HMAC secret (algorithm confusion).
+ */
+export const HMAC_JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export type AsymmetricJwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export type HmacJwtAlgorithm = (typeof HMAC_JWT_ALGORITHMS)[number];
+export type JwtAlgorithm = AsymmetricJwtAlgorithm | HmacJwtAlgorithm;
 export const DEFAULT_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
+export const DEFAULT_HMAC_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['HS256'];
+/** RFC 7518 §3.2: an HMAC key at least as long as the hash. */
+export const MIN_HMAC_SECRET_BYTES: Readonly<Record<HmacJwtAlgorithm, number>> = { HS256: 32, HS384: 48, HS512: 64 };
+/** The verified JWT claims an issuer may forward go upstream as `<prefix><claim name, lowercased>`. */
+export const CLAIM_HEADER_PREFIX = 'x-auth-claim-';
+/** The longest claim value forwarded as a header (or as the subject); a longer one refuses the request. */
+export const MAX_FORWARDED_CLAIM_CHARS = 256;
+/**
+ * Names no JWT issuer may take: "kubernetes" labels the service-account issuer, and a "system"
+ * issuer's subjects (`system:<claim>`) could pass for a service account's (`system:serviceaccount:…`).
+ */
+export const RESERVED_JWT_ISSUER_NAMES = ['kubernetes', 'system'] as const;
 
 /** One trusted issuer as written in SIDECAR_JWT_ISSUERS; the optional fields have defaults. */
 export interface JwtIssuerSpec {
@@ -201,15 +220,20 @@ export interface JwtIssuerSpec {
   readonly issuer: string;
   /** A token's `aud` must name at least one of these. */
   readonly audiences: readonly string[];
-  /** Absolute path of the issuer's JWKS file (a mounted ConfigMap or Secret key); reloaded on change. Exactly one of jwksFile and jwksUrl. */
+  /** Absolute path of the issuer's JWKS file (a mounted ConfigMap or Secret key); reloaded on change. Exactly one of jwksFile, jwksUrl and hmacSecretFile. */
   readonly jwksFile?: string;
+  /**
+   * Absolute path of a file holding the issuer's HMAC secret (a mounted Secret key; one trailing
+   * newline is ignored); reloaded on change. Only HS* algorithms then, and only with it.
+   */
+  readonly hmacSecretFile?: string;
   /** An https: URL the issuer's JWKS is fetched from, at start, every refreshSeconds, and (rate-limited) on an unknown kid. */
   readonly jwksUrl?: string;
   /** With jwksUrl: absolute path of a PEM file of the CA certificates to trust for it. @default the default roots */
   readonly caFile?: string;
   /** With jwksUrl: seconds between refetches; a shorter Cache-Control max-age (not under 30) wins. @default 300 */
   readonly refreshSeconds?: number;
-  /** @default DEFAULT_JWT_ALGORITHMS */
+  /** @default DEFAULT_JWT_ALGORITHMS; with hmacSecretFile DEFAULT_HMAC_JWT_ALGORITHMS */
   readonly algorithms?: readonly JwtAlgorithm[];
   /** Leeway for exp, nbf and iat, in seconds. @default 30 */
   readonly clockSkewSeconds?: number;
@@ -217,13 +241,16 @@ export interface JwtIssuerSpec {
   readonly maxLifetimeSeconds?: number;
   /** The claim forwarded after the name. @default "sub" */
   readonly subjectClaim?: string;
+  /** Claims forwarded upstream, each as the header CLAIM_HEADER_PREFIX + its name lowercased. @default none */
+  readonly forwardClaims?: readonly string[];
 }
 
 /** A trusted issuer with its defaults applied: what the sidecar verifies against. */
-export interface JwtIssuer extends Required<Omit<JwtIssuerSpec, 'maxLifetimeSeconds' | 'jwksFile' | 'jwksUrl' | 'caFile' | 'refreshSeconds'>> {
+export interface JwtIssuer extends Required<Omit<JwtIssuerSpec, 'maxLifetimeSeconds' | 'jwksFile' | 'jwksUrl' | 'hmacSecretFile' | 'caFile' | 'refreshSeconds'>> {
   readonly maxLifetimeSeconds: number | undefined;
-  /** Exactly one of jwksFile and jwksUrl is set. */
+  /** Exactly one of jwksFile, jwksUrl and hmacSecretFile is set. */
   readonly jwksFile: string | undefined;
+  readonly hmacSecretFile: string | undefined;
   readonly jwksUrl: string | undefined;
   readonly caFile: string | undefined;
   /** Set (default applied) exactly when jwksUrl is. */
@@ -242,7 +269,22 @@ export const DEFAULT_JWT_SUBJECT_CLAIM = 'sub';
 /** More issuers than this is a misconfiguration, not a deployment. */
 export const MAX_JWT_ISSUERS = 16;
 const MAX_JWT_AUDIENCES = 16;
-const JWT_ISSUER_FIELDS = ['name', 'issuer', 'audiences', 'jwksFile', 'jwksUrl', 'caFile', 'refreshSeconds', 'algorithms', 'clockSkewSeconds', 'maxLifetimeSeconds', 'subjectClaim'];
+const MAX_FORWARDED_CLAIMS = 16;
+const JWT_ISSUER_FIELDS = [
+  'name',
+  'issuer',
+  'audiences',
+  'jwksFile',
+  'jwksUrl',
+  'hmacSecretFile',
+  'caFile',
+  'refreshSeconds',
+  'algorithms',
+  'clockSkewSeconds',
+  'maxLifetimeSeconds',
+  'subjectClaim',
+  'forwardClaims',
+];
 const JWT_ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const JWT_CLAIM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 /** Printable ASCII, as iss and aud values are compared byte for byte. */
@@ -291,6 +333,9 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
   if (typeof name !== 'string' || !JWT_ISSUER_NAME.test(name)) {
     return `name must be 1-63 characters of A-Z a-z 0-9 . _ - (not starting with . _ -), got ${typeof name === 'string' ? quoted(name) : typeof name}`;
   }
+  if ((RESERVED_JWT_ISSUER_NAMES as readonly string[]).includes(name.toLowerCase())) {
+    return `name ${quoted(name)} is reserved (${RESERVED_JWT_ISSUER_NAMES.join(', ')}): service-account identities use it`;
+  }
   const issuerProblem = printableProblem('issuer', issuer, 1024);
   if (issuerProblem !== undefined) return issuerProblem;
   if (!Array.isArray(audiences) || audiences.length === 0 || audiences.length > MAX_JWT_AUDIENCES) {
@@ -301,9 +346,14 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
     if (problem !== undefined) return problem;
   }
   if (new Set(audiences).size !== audiences.length) return 'audiences lists an audience twice';
-  const { jwksUrl, caFile } = spec;
-  if ((jwksFile === undefined) === (jwksUrl === undefined)) return 'must have exactly one of jwksFile and jwksUrl';
-  if (jwksFile !== undefined) {
+  const { jwksUrl, caFile, hmacSecretFile } = spec;
+  if ([jwksFile, jwksUrl, hmacSecretFile].filter((v) => v !== undefined).length !== 1) return 'must have exactly one of jwksFile, jwksUrl and hmacSecretFile';
+  if (hmacSecretFile !== undefined) {
+    const problem = absolutePathProblem('hmacSecretFile', hmacSecretFile);
+    if (problem !== undefined) return problem;
+    if (caFile !== undefined) return 'caFile goes with jwksUrl, not hmacSecretFile';
+    if (spec.refreshSeconds !== undefined) return 'refreshSeconds goes with jwksUrl, not hmacSecretFile';
+  } else if (jwksFile !== undefined) {
     const problem = absolutePathProblem('jwksFile', jwksFile);
     if (problem !== undefined) return problem;
     if (caFile !== undefined) return 'caFile goes with jwksUrl, not jwksFile';
@@ -319,11 +369,17 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
     if (refresh !== undefined) return refresh;
   }
   if (algorithms !== undefined) {
-    if (!Array.isArray(algorithms) || algorithms.length === 0) return `algorithms must be a non-empty list of ${JWT_ALGORITHMS.join(', ')}`;
+    const allowed: readonly string[] = hmacSecretFile !== undefined ? HMAC_JWT_ALGORITHMS : JWT_ALGORITHMS;
+    if (!Array.isArray(algorithms) || algorithms.length === 0) return `algorithms must be a non-empty list of ${allowed.join(', ')}`;
     for (const alg of algorithms) {
       if (typeof alg === 'string' && /^none$/i.test(alg)) return 'algorithms must not list "none": unsigned tokens are never accepted';
-      if (typeof alg === 'string' && /^HS\d+$/.test(alg)) return `algorithms must not list ${quoted(alg)}: HMAC needs a shared secret, and the JWKS holds public keys`;
-      if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg)) return `algorithms entries must be one of ${JWT_ALGORITHMS.join(', ')}, got ${typeof alg === 'string' ? quoted(alg) : typeof alg}`;
+      if (hmacSecretFile === undefined && typeof alg === 'string' && /^HS\d+$/.test(alg)) {
+        return `algorithms must not list ${quoted(alg)}: HMAC needs a shared secret (hmacSecretFile), never a key set's public key`;
+      }
+      if (hmacSecretFile !== undefined && typeof alg === 'string' && (JWT_ALGORITHMS as readonly string[]).includes(alg)) {
+        return `algorithms must not list ${quoted(alg)}: an issuer with hmacSecretFile verifies HMAC (${HMAC_JWT_ALGORITHMS.join(', ')}) only`;
+      }
+      if (!allowed.includes(alg)) return `algorithms entries must be one of ${allowed.join(', ')}, got ${typeof alg === 'string' ? quoted(alg) : typeof alg}`;
     }
     if (new Set(algorithms).size !== algorithms.length) return 'algorithms lists an algorithm twice';
   }
@@ -333,6 +389,30 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
   if (lifetime !== undefined) return lifetime;
   if (subjectClaim !== undefined && (typeof subjectClaim !== 'string' || !JWT_CLAIM_NAME.test(subjectClaim))) {
     return `subjectClaim must be a claim name of 1-64 characters A-Z a-z 0-9 _ . -, got ${typeof subjectClaim === 'string' ? quoted(subjectClaim) : typeof subjectClaim}`;
+  }
+  return forwardClaimsProblem(spec.forwardClaims);
+}
+
+/** The header a forwarded claim travels in. */
+export function claimHeaderName(claim: string): string {
+  return `${CLAIM_HEADER_PREFIX}${claim.toLowerCase()}`;
+}
+
+/** Backends fold `-`, `_` and `.` alike in header names, so two claims may not differ only there. */
+const foldedHeaderName = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+function forwardClaimsProblem(claims: unknown): string | undefined {
+  if (claims === undefined) return undefined;
+  if (!Array.isArray(claims) || claims.length === 0 || claims.length > MAX_FORWARDED_CLAIMS) return `forwardClaims must be a list of 1-${MAX_FORWARDED_CLAIMS} claim names`;
+  const folded = new Map<string, string>();
+  for (const claim of claims) {
+    if (typeof claim !== 'string' || !JWT_CLAIM_NAME.test(claim)) {
+      return `forwardClaims entries must be claim names of 1-64 characters A-Z a-z 0-9 _ . -, got ${typeof claim === 'string' ? quoted(claim) : typeof claim}`;
+    }
+    const key = foldedHeaderName(claimHeaderName(claim));
+    const other = folded.get(key);
+    if (other !== undefined) return `forwardClaims ${quoted(other)} and ${quoted(claim)} would share one header (${claimHeaderName(claim)})`;
+    folded.set(key, claim);
   }
   return undefined;
 }
@@ -379,14 +459,126 @@ export function parseJwtIssuers(text: string): Parsed<readonly JwtIssuer[]> {
       audiences: [...s.audiences],
       jwksFile: s.jwksFile,
       jwksUrl: s.jwksUrl,
+      hmacSecretFile: s.hmacSecretFile,
       caFile: s.caFile,
       refreshSeconds: s.jwksUrl === undefined ? undefined : (s.refreshSeconds ?? JWT_ISSUER_INTEGERS.refreshSeconds.default),
-      algorithms: [...(s.algorithms ?? DEFAULT_JWT_ALGORITHMS)],
+      algorithms: [...(s.algorithms ?? (s.hmacSecretFile !== undefined ? DEFAULT_HMAC_JWT_ALGORITHMS : DEFAULT_JWT_ALGORITHMS))],
       clockSkewSeconds: s.clockSkewSeconds ?? JWT_ISSUER_INTEGERS.clockSkewSeconds.default,
       maxLifetimeSeconds: s.maxLifetimeSeconds,
       subjectClaim: s.subjectClaim ?? DEFAULT_JWT_SUBJECT_CLAIM,
+      forwardClaims: [...(s.forwardClaims ?? [])],
     })),
   );
+}
+
+/** The service-account issuer's name: its metrics label; its subjects carry no prefix (`system:serviceaccount:<ns>:<name>`). */
+export const KUBERNETES_ISSUER_NAME = 'kubernetes';
+/** What an API server signs service-account tokens with: its RSA or ECDSA service-account key. */
+export const KUBERNETES_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES256', 'ES384', 'ES512'];
+/** The subject of a service-account token; namespace a DNS label, name a DNS subdomain. */
+export const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)$/;
+
+/** The identity a service account's token authenticates as. */
+export function serviceAccountSubject(namespace: string, name: string): string {
+  return `system:serviceaccount:${namespace}:${name}`;
+}
+
+/**
+ * Service-account tokens, as SIDECAR_KUBERNETES_AUTH: projected tokens with one of `audiences`,
+ * verified against the cluster issuer's keys, which the sidecar reads from the API server's
+ * discovery documents (KUBERNETES_DISCOVERY_PATHS) with its own token.
+ */
+export interface KubernetesAuthSpec {
+  /** A token's `aud` must name at least one of these. */
+  readonly audiences: readonly string[];
+  /** Absolute path of the sidecar's own projected token, sent to the API server to read the discovery documents. */
+  readonly tokenFile: string;
+  /** Absolute path of the PEM CA certificates of the API server (the kube-root-ca.crt ConfigMap). */
+  readonly caFile: string;
+  /** https: base URL of the API server. @default from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT, as in-cluster clients do */
+  readonly apiServer?: string;
+  /** Seconds between refetches of the keys. @default 300 */
+  readonly refreshSeconds?: number;
+  /** @default 30 */
+  readonly clockSkewSeconds?: number;
+  /** Longest accepted exp - iat, in seconds. @default no bound */
+  readonly maxLifetimeSeconds?: number;
+}
+
+/** KubernetesAuthSpec with its defaults applied (but apiServer, which the sidecar resolves from its env). */
+export interface KubernetesAuth {
+  readonly audiences: readonly string[];
+  readonly tokenFile: string;
+  readonly caFile: string;
+  readonly apiServer: string | undefined;
+  readonly refreshSeconds: number;
+  readonly clockSkewSeconds: number;
+  readonly maxLifetimeSeconds: number | undefined;
+}
+
+const KUBERNETES_AUTH_FIELDS = ['audiences', 'tokenFile', 'caFile', 'apiServer', 'refreshSeconds', 'clockSkewSeconds', 'maxLifetimeSeconds'];
+
+/** An API server base URL: https only, no path, query, fragment or credentials. */
+export function apiServerProblem(v: unknown): string | undefined {
+  const urlProblem = jwksUrlProblem(v);
+  if (urlProblem !== undefined) return urlProblem.replace(/^jwksUrl/, 'apiServer').replace('keys fetched', 'keys read');
+  const url = new URL(v as string);
+  if (url.pathname !== '/' || url.search !== '') return `apiServer must be a base URL (https://host:port), got ${quoted(v as string)}`;
+  return undefined;
+}
+
+/** Why a service-account auth spec is not valid, or undefined. Takes `unknown`: it checks parsed JSON too. */
+export function kubernetesAuthProblem(spec: unknown): string | undefined {
+  if (!isRecord(spec)) return 'must be an object';
+  const unknownField = Object.keys(spec).find((k) => !KUBERNETES_AUTH_FIELDS.includes(k));
+  if (unknownField !== undefined) return `has an unknown field ${quoted(unknownField)} (known: ${KUBERNETES_AUTH_FIELDS.join(', ')})`;
+  const { audiences } = spec;
+  if (!Array.isArray(audiences) || audiences.length === 0 || audiences.length > MAX_JWT_AUDIENCES) return `audiences must be a list of 1-${MAX_JWT_AUDIENCES} strings`;
+  for (const a of audiences) {
+    const problem = printableProblem('audiences entries', a, 256);
+    if (problem !== undefined) return problem;
+  }
+  if (new Set(audiences).size !== audiences.length) return 'audiences lists an audience twice';
+  const tokenProblem = absolutePathProblem('tokenFile', spec.tokenFile);
+  if (tokenProblem !== undefined) return tokenProblem;
+  const caProblem = absolutePathProblem('caFile', spec.caFile);
+  if (caProblem !== undefined) return caProblem;
+  if (spec.apiServer !== undefined) {
+    const problem = apiServerProblem(spec.apiServer);
+    if (problem !== undefined) return problem;
+  }
+  return (
+    optionalIntegerProblem('refreshSeconds', spec.refreshSeconds, JWT_ISSUER_INTEGERS.refreshSeconds) ??
+    optionalIntegerProblem('clockSkewSeconds', spec.clockSkewSeconds, JWT_ISSUER_INTEGERS.clockSkewSeconds) ??
+    optionalIntegerProblem('maxLifetimeSeconds', spec.maxLifetimeSeconds, JWT_ISSUER_INTEGERS.maxLifetimeSeconds)
+  );
+}
+
+/** JSON; no spec is no value at all (the variable stays unset). */
+export function encodeKubernetesAuth(spec: KubernetesAuthSpec | undefined): string | undefined {
+  return spec === undefined ? undefined : JSON.stringify(spec);
+}
+
+/** The inverse of encodeKubernetesAuth, with the defaults applied. */
+export function parseKubernetesAuth(text: string): Parsed<KubernetesAuth> {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch {
+    return bad(`must be a JSON object, got ${quoted(text)}`);
+  }
+  const problem = kubernetesAuthProblem(spec);
+  if (problem !== undefined) return bad(problem);
+  const s = spec as unknown as KubernetesAuthSpec;
+  return ok({
+    audiences: [...s.audiences],
+    tokenFile: s.tokenFile,
+    caFile: s.caFile,
+    apiServer: s.apiServer,
+    refreshSeconds: s.refreshSeconds ?? JWT_ISSUER_INTEGERS.refreshSeconds.default,
+    clockSkewSeconds: s.clockSkewSeconds ?? JWT_ISSUER_INTEGERS.clockSkewSeconds.default,
+    maxLifetimeSeconds: s.maxLifetimeSeconds,
+  });
 }
 
 /** Non-numeric defaults of apps/sidecar, keyed like SIDECAR_ENV. */
@@ -399,6 +591,7 @@ export const SIDECAR_DEFAULTS = {
   realm: 'sidecar',
   logLevel: DEFAULT_LOG_LEVEL,
   jwtIssuers: [] as readonly JwtIssuer[],
+  kubernetesAuth: undefined as KubernetesAuth | undefined,
   // Off unless asked for: any peer admitted to the admin port could otherwise drain the pod.
   drainHook: false,
 } as const;
