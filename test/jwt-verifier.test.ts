@@ -7,7 +7,8 @@ import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
 import type { JWK, KeyLike } from 'jose';
 import { parseJwtIssuers } from '../lib/src/contract';
 import type { JwtIssuer } from '../lib/src/contract';
-import { importJwks } from '../apps/sidecar/src/jwt/keys';
+import { importHmacSecret, importJwks } from '../apps/sidecar/src/jwt/keys';
+import { kubernetesIssuer } from '../apps/sidecar/src/jwt/kubernetes';
 import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
 import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
 
@@ -88,14 +89,14 @@ describe('the verifier', () => {
     const v = verifier(clock, { keys: () => (lookups++, keys) });
     const token = await mint({ exp: T0 + 60 });
     const first = v.verify(token);
-    expect(first).toEqual({ ok: true, subject: 'idp:alice' });
+    expect(first).toEqual({ ok: true, subject: 'idp:alice', issuer: 'idp', claims: { iss: 'https://idp.test', aud: 'api', sub: 'alice', exp: T0 + 60 }, claimHeaders: undefined });
     expect(v.verify(token)).toBe(first);
     expect(lookups).toBe(1);
     clock.s = T0 + 59;
     expect(v.verify(token)).toBe(first);
     // Past exp the cache no longer answers; within the skew a fresh check still passes.
     clock.s = T0 + 61;
-    expect(v.verify(token)).toEqual({ ok: true, subject: 'idp:alice' });
+    expect(v.verify(token)).toEqual(first);
     expect(lookups).toBe(2);
     clock.s = T0 + 90;
     expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_expired' });
@@ -162,5 +163,90 @@ describe('the verifier', () => {
     expect(told).toEqual(['idp']);
     expect(v.verify(await mint({ iss: 'https://elsewhere.test' }))).toMatchObject({ ok: false, reason: 'jwt_unknown_issuer' });
     expect(told).toEqual(['idp']);
+  });
+});
+
+describe('an HMAC issuer (explicit shared secret)', () => {
+  const SECRET = Buffer.from('0123456789abcdef0123456789abcdef'); // 32 bytes: HS256's floor
+  const hmacIssuer = issuer({ jwksFile: undefined, hmacSecretFile: '/secret' });
+  const hmacKeys = importHmacSecret(Buffer.concat([SECRET, Buffer.from('\n')]), hmacIssuer.algorithms);
+  const sign = (secret: Uint8Array, alg = 'HS256', claims: Record<string, unknown> = {}, kid?: string) =>
+    new SignJWT({ iss: ISS, aud: 'api', sub: 'svc', exp: T0 + 60, ...claims }).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).sign(secret);
+  const v = () => verifier({ s: T0 }, { issuer: hmacIssuer, keys: () => hmacKeys });
+
+  it('admits a token signed with the secret (one trailing newline of the file ignored), kid or not', async () => {
+    expect(v().verify(await sign(SECRET))).toMatchObject({ ok: true, subject: 'idp:svc' });
+    expect(v().verify(await sign(SECRET, 'HS256', {}, 'any-kid'))).toMatchObject({ ok: true });
+  });
+
+  it('refuses another secret, another HS alg than allowed, and an asymmetric alg', async () => {
+    expect(v().verify(await sign(Buffer.from('x'.repeat(32))))).toMatchObject({ ok: false, reason: 'jwt_bad_signature' });
+    expect(v().verify(await sign(Buffer.concat([SECRET, SECRET]), 'HS512'))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+    expect(v().verify(await mint({}))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+  });
+
+  it('never uses a public key as an HMAC secret, even when the issuer allows HS256 and the key fits the kid', async () => {
+    // The algorithm-confusion attack: HS256 "signed" with the issuer's public key as the secret.
+    const pem = Buffer.from(JSON.stringify(publicJwk));
+    const forged = await sign(pem, 'HS256', {}, 'k1');
+    const mixed = verifier({ s: T0 }, { issuer: { ...hmacIssuer }, keys: () => [...keys.map((k) => ({ ...k, algorithms: new Set([...k.algorithms, 'HS256' as const]) }))] });
+    expect(mixed.verify(forged)).toMatchObject({ ok: false, reason: 'jwt_bad_signature' });
+  });
+
+  it('refuses a secret shorter than the hash of every allowed alg', () => {
+    expect(() => importHmacSecret(Buffer.from('short-secret'), ['HS256'])).toThrow(/the HMAC secret is 12 bytes; HS256 needs at least 32/);
+    expect(importHmacSecret(Buffer.alloc(48, 1), ['HS256', 'HS384', 'HS512'])[0].algorithms).toEqual(new Set(['HS256', 'HS384']));
+  });
+});
+
+describe('forwarded claims', () => {
+  const withClaims = issuer({ forwardClaims: ['groups', 'email', 'level', 'Org.Unit'] });
+  const v = () => verifier({ s: T0 }, { issuer: withClaims });
+
+  it('go as x-auth-claim-<name lowercased>: strings as sent, lists comma-joined, numbers as JSON; absent ones not at all', async () => {
+    const verdict = v().verify(await mint({ groups: ['admin', 'ops'], email: 'a@example.com', level: 3 }));
+    expect(verdict).toMatchObject({ ok: true, claimHeaders: ['x-auth-claim-groups', 'admin,ops', 'x-auth-claim-email', 'a@example.com', 'x-auth-claim-level', '3'] });
+    expect(v().verify(await mint({ 'Org.Unit': 'r&d' }))).toMatchObject({ claimHeaders: ['x-auth-claim-org.unit', 'r&d'] });
+  });
+
+  it.each([
+    ['a control character', { email: 'a@example.com\r\nx-auth-subject: admin' }],
+    ['a non-ASCII character', { email: 'ä@example.com' }],
+    ['too long a value', { email: 'a'.repeat(257) }],
+    ['an object', { groups: { admin: true } }],
+    ['a list holding a comma', { groups: ['a,b'] }],
+    ['a list holding a number', { groups: ['a', 1] }],
+  ])('refuse the request when a claim holds %s', async (_what, claims) => {
+    expect(v().verify(await mint(claims))).toMatchObject({ ok: false, reason: 'invalid_claim' });
+  });
+});
+
+describe('the service-account issuer', () => {
+  const auth = { audiences: ['orders'], tokenFile: '/t', caFile: '/ca', apiServer: 'https://127.0.0.1:6443', refreshSeconds: 300, clockSkewSeconds: 30, maxLifetimeSeconds: undefined };
+  const k8s = kubernetesIssuer(auth, auth.apiServer, ISS);
+  const v = () => verifier({ s: T0 }, { issuer: k8s });
+  const sa = (claims: Record<string, unknown>) =>
+    new SignJWT({ iss: ISS, aud: ['orders'], exp: T0 + 600, iat: T0, nbf: T0, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+  const projected = { namespace: 'shop', pod: { name: 'frontend-1', uid: 'u1' }, serviceaccount: { name: 'frontend', uid: 'u2' } };
+
+  it('forwards the subject as it is, with no issuer prefix', async () => {
+    expect(v().verify(await sa({ sub: 'system:serviceaccount:shop:frontend', 'kubernetes.io': projected }))).toMatchObject({
+      ok: true,
+      subject: 'system:serviceaccount:shop:frontend',
+      issuer: 'kubernetes',
+    });
+  });
+
+  it.each([
+    ['a subject that is no service account', { sub: 'alice' }],
+    ['a namespace that is no DNS label', { sub: 'system:serviceaccount:Shop:frontend' }],
+    ['kubernetes.io naming another namespace', { sub: 'system:serviceaccount:shop:frontend', 'kubernetes.io': { ...projected, namespace: 'other' } }],
+    ['kubernetes.io naming another account', { sub: 'system:serviceaccount:shop:frontend', 'kubernetes.io': { ...projected, serviceaccount: { name: 'admin' } } }],
+  ])('refuses %s', async (_what, claims) => {
+    expect(v().verify(await sa(claims))).toMatchObject({ ok: false, reason: 'invalid_claim' });
+  });
+
+  it('refuses a token for another audience', async () => {
+    expect(v().verify(await sa({ sub: 'system:serviceaccount:shop:frontend', aud: ['https://kubernetes.default.svc'] }))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
   });
 });

@@ -35,7 +35,17 @@ export const AUTH_FAILURE_REASONS = [
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 export type AuthVerdict =
-  | { readonly ok: true; readonly subject: string }
+  | {
+      readonly ok: true;
+      /** The identity, as the subject header forwards it. */
+      readonly subject: string;
+      /** The JWT issuer's name (the service-account issuer's is "kubernetes"); undefined: a static token. */
+      readonly issuer?: string;
+      /** The verified JWT's payload; route rules match claim values in it. */
+      readonly claims?: Readonly<Record<string, unknown>>;
+      /** The issuer's forwardClaims, a flat [header, value, …] list for the upstream request. */
+      readonly claimHeaders?: readonly string[];
+    }
   | { readonly ok: false; readonly reason: AuthFailureReason; /** A Bearer credential was presented. */ readonly bearer: boolean };
 
 export type AuthFailure = AuthVerdict & { readonly ok: false };

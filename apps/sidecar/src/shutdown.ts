@@ -24,6 +24,8 @@ export interface ShutdownOptions {
   readonly proxy: ProxyServer;
   readonly adminServer: http.Server;
   readonly tokens: TokenStore;
+  /** The JWT key sources (files, URLs, the API server): their watches, polls and refresh timers stop. */
+  readonly keySources?: readonly { close(): void }[];
   readonly forwarder: Forwarder;
   readonly logger: Logger;
 }
@@ -90,6 +92,7 @@ export function createShutdown(opts: ShutdownOptions): Shutdown {
     shutdownPromise = drainAndClose(opts.drainDelayMs, signal).then((clean) => {
       clearTimeout(deadline);
       tokens.close();
+      for (const source of opts.keySources ?? []) source.close();
       forwarder.close();
       adminServer.close();
       adminServer.closeAllConnections();

@@ -4,7 +4,7 @@
  * time (never by mutating req.headers), so what we judged is exactly what we send.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'http';
-import { FORWARDED_HEADERS } from '../../../lib/src/contract';
+import { CLAIM_HEADER_PREFIX, FORWARDED_HEADERS } from '../../../lib/src/contract';
 import type { BodyFraming } from './framing';
 
 /**
@@ -54,10 +54,14 @@ const RESERVED = new Map<string, NameClass>([
 const nameClassCache = new Map<string, NameClass>();
 const NAME_CACHE_LIMIT = 4096;
 
+/** Every spelling of a claim header is ours, whichever claims this sidecar forwards. */
+const CLAIM_HEADER_FOLDED = normalizedHeaderName(CLAIM_HEADER_PREFIX);
+
 function classOf(name: string): NameClass {
   let c = nameClassCache.get(name);
   if (c === undefined) {
-    c = RESERVED.get(normalizedHeaderName(name)) ?? 0;
+    const folded = normalizedHeaderName(name);
+    c = RESERVED.get(folded) ?? (folded.startsWith(CLAIM_HEADER_FOLDED) ? OWN : 0);
     if (nameClassCache.size >= NAME_CACHE_LIMIT) nameClassCache.clear();
     nameClassCache.set(name, c);
   }
@@ -81,6 +85,8 @@ function nominated(connection: string | undefined): Set<string> | undefined {
 export interface UpstreamHeaderInput {
   /** Token name that authenticated the request; undefined = public path, no identity header. */
   readonly subject: string | undefined;
+  /** Forwarded JWT claims, a flat [header, value, …] list. */
+  readonly claimHeaders?: readonly string[];
   readonly requestId: string;
   readonly forwardAuthorization: boolean;
   readonly framing: BodyFraming;
@@ -118,6 +124,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, input: UpstreamHead
   if (input.upgrade) out.push('connection', 'Upgrade', 'upgrade', h.upgrade ?? 'websocket');
   else if (input.closeAfter === true) out.push('connection', 'close');
   if (input.subject !== undefined) out.push(FORWARDED_HEADERS.subject, input.subject);
+  if (input.claimHeaders !== undefined) for (const v of input.claimHeaders) out.push(v);
   const ip = req.socket.remoteAddress;
   if (ip !== undefined) out.push(X_FORWARDED_FOR, priorForwardedFor ? `${priorForwardedFor}, ${ip}` : ip);
   else if (priorForwardedFor !== undefined) out.push(X_FORWARDED_FOR, priorForwardedFor);

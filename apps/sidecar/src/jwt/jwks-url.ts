@@ -41,7 +41,7 @@ export interface JwksUrlStoreOptions {
 }
 
 /** The outcome of one GET: the body, and the max-age the response allows caching for. */
-interface Fetched {
+export interface Fetched {
   readonly text: string;
   readonly maxAgeMs: number | undefined;
 }
@@ -54,7 +54,7 @@ function maxAgeOf(cacheControl: string | undefined): number | undefined {
 }
 
 /** One bounded GET. Rejects with a JwksError whose message is the reason logged. */
-function get(url: string, ca: string | undefined): Promise<Fetched> {
+export function get(url: string, ca: string | undefined, bearer?: string): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (reason: string): void => {
@@ -64,7 +64,9 @@ function get(url: string, ca: string | undefined): Promise<Fetched> {
       req.destroy();
       reject(new JwksError(reason));
     };
-    const req = https.get(url, { ca, agent: false, headers: { accept: 'application/jwk-set+json, application/json' } }, (res) => {
+    const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json' };
+    if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+    const req = https.get(url, { ca, agent: false, headers }, (res) => {
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         res.resume();
@@ -112,7 +114,7 @@ export class JwksUrlStore {
   private readonly refreshMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly opts: JwksUrlStoreOptions) {
+  constructor(protected readonly opts: JwksUrlStoreOptions) {
     if (opts.issuer.jwksUrl === undefined) throw new Error(`issuer ${opts.issuer.name} has no jwksUrl`);
     this.url = opts.issuer.jwksUrl;
     this.refreshMs = Math.max(MIN_REFRESH_MS, (opts.issuer.refreshSeconds ?? 300) * 1000);
@@ -168,6 +170,11 @@ export class JwksUrlStore {
     return this.running;
   }
 
+  /** The JWKS document, fetched once; rejects with a JwksError. */
+  protected download(ca: string | undefined): Promise<Fetched> {
+    return get(this.url, ca);
+  }
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
@@ -196,7 +203,7 @@ export class JwksUrlStore {
           throw new JwksError(`cannot read caFile ${issuer.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
       }
-      fetched = await get(this.url, ca);
+      fetched = await this.download(ca);
       keys = await importJwks(fetched.text, (index, kid, reason) =>
         logger.warn({ issuer: issuer.name, url: this.url, index, kid: typeof kid === 'string' ? kid.slice(0, 128) : undefined, reason }, 'JWKS key skipped'),
       );

@@ -7,13 +7,14 @@
  * reference. A file that cannot be read or holds no usable key keeps the last good set in force,
  * with a warning and a metric: never fail open, never drop good keys for a bad file.
  */
+import { createSecretKey } from 'crypto';
 import type { KeyObject } from 'crypto';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { importJWK } from 'jose';
 import type { JWK } from 'jose';
-import { JWT_ALGORITHMS } from '../../../../lib/src/contract';
-import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
+import { HMAC_JWT_ALGORITHMS, JWT_ALGORITHMS, MIN_HMAC_SECRET_BYTES } from '../../../../lib/src/contract';
+import type { HmacJwtAlgorithm, JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
 import type { Logger } from '../log';
 import { WatchedSource } from '../watched-source';
 
@@ -131,6 +132,24 @@ export async function importJwks(text: string, skip: (index: number, kid: unknow
   return keys;
 }
 
+/**
+ * An issuer's HMAC secret file as its one key: the bytes, less one trailing newline (what
+ * `kubectl create secret --from-file` keeps from an editor). Each allowed HS* algorithm needs a
+ * secret at least as long as its hash (RFC 7518 §3.2).
+ */
+export function importHmacSecret(bytes: Buffer, algorithms: readonly JwtAlgorithm[]): JwksKey[] {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === 0x0a) end--;
+  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  const secret = bytes.subarray(0, end);
+  const usable = algorithms.filter((a): a is HmacJwtAlgorithm => (HMAC_JWT_ALGORITHMS as readonly string[]).includes(a) && secret.length >= MIN_HMAC_SECRET_BYTES[a as HmacJwtAlgorithm]);
+  if (usable.length === 0) {
+    const need = Math.min(...algorithms.map((a) => MIN_HMAC_SECRET_BYTES[a as HmacJwtAlgorithm] ?? Infinity));
+    throw new JwksError(`the HMAC secret is ${secret.length} bytes; ${algorithms.join(', ')} needs at least ${need}`);
+  }
+  return [{ kid: undefined, algorithms: new Set(usable), key: createSecretKey(Buffer.from(secret)) }];
+}
+
 export interface JwksFileStoreOptions {
   readonly issuer: JwtIssuer;
   readonly pollIntervalMs: number;
@@ -142,11 +161,12 @@ export interface JwksFileStoreOptions {
 }
 
 function jwksFileOf(issuer: JwtIssuer): string {
-  if (issuer.jwksFile === undefined) throw new Error(`issuer ${issuer.name} has no jwksFile`);
-  return issuer.jwksFile;
+  const file = issuer.jwksFile ?? issuer.hmacSecretFile;
+  if (file === undefined) throw new Error(`issuer ${issuer.name} has no jwksFile or hmacSecretFile`);
+  return file;
 }
 
-/** The key set of one issuer's JWKS file, kept current. */
+/** The key set of one issuer's JWKS file (or its HMAC secret file), kept current. */
 export class JwksFileStore extends WatchedSource {
   private current: readonly JwksKey[] = [];
   private everLoaded = false;
@@ -190,19 +210,22 @@ export class JwksFileStore extends WatchedSource {
     let keys: JwksKey[];
     try {
       const handle = await fsp.open(this.file, 'r');
-      let text: string;
+      let bytes: Buffer;
       try {
         const st = await handle.stat();
         if (!st.isFile()) throw new JwksError('not a regular file');
         if (st.size > MAX_JWKS_BYTES) throw new JwksError(`larger than ${MAX_JWKS_BYTES} bytes`);
-        text = await handle.readFile('utf8');
+        bytes = await handle.readFile();
       } finally {
         await handle.close();
       }
-      if (text.length > MAX_JWKS_BYTES) throw new JwksError(`larger than ${MAX_JWKS_BYTES} bytes`);
-      keys = await importJwks(text, (index, kid, reason) =>
-        logger.warn({ issuer: issuer.name, file: this.file, index, kid: typeof kid === 'string' ? kid.slice(0, 128) : undefined, reason }, 'JWKS key skipped'),
-      );
+      if (bytes.length > MAX_JWKS_BYTES) throw new JwksError(`larger than ${MAX_JWKS_BYTES} bytes`);
+      keys =
+        issuer.hmacSecretFile !== undefined
+          ? importHmacSecret(bytes, issuer.algorithms)
+          : await importJwks(bytes.toString('utf8'), (index, kid, reason) =>
+              logger.warn({ issuer: issuer.name, file: this.file, index, kid: typeof kid === 'string' ? kid.slice(0, 128) : undefined, reason }, 'JWKS key skipped'),
+            );
     } catch (err) {
       const reason = err instanceof JwksError ? err.message : `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       const changed = reason !== this.lastError;
@@ -224,6 +247,6 @@ export class JwksFileStore extends WatchedSource {
     this.lastFingerprint = fingerprint;
     this.opts.onReload?.('success', keys.length);
     this.opts.onChange?.();
-    logger.info({ issuer: issuer.name, file: this.file, kids: keys.map((k) => k.kid ?? null), trigger }, 'JWKS loaded');
+    logger.info({ issuer: issuer.name, file: this.file, kids: keys.map((k) => k.kid ?? null), trigger }, issuer.hmacSecretFile !== undefined ? 'HMAC secret loaded' : 'JWKS loaded');
   }
 }

@@ -11,9 +11,10 @@
  * the parameters jose's own Node runtime passes for the alg (digest, RSA-PSS padding, ECDSA's
  * IEEE P1363 encoding). Decoding (header, payload, base64url) is jose's.
  */
-import { createHash, constants, verify as cryptoVerify } from 'crypto';
+import { createHash, createHmac, constants, timingSafeEqual, verify as cryptoVerify } from 'crypto';
 import type { KeyObject, VerifyKeyObjectInput } from 'crypto';
 import { base64url, decodeJwt, decodeProtectedHeader } from 'jose';
+import { KUBERNETES_ISSUER_NAME, MAX_FORWARDED_CLAIM_CHARS, SERVICE_ACCOUNT_SUBJECT, claimHeaderName } from '../../../../lib/src/contract';
 import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
 import { authFailure } from '../authenticate';
 import type { AuthVerdict } from '../authenticate';
@@ -22,7 +23,7 @@ import type { JwksKey } from './keys';
 /** Larger bearer values are not parsed as JWTs. */
 export const MAX_JWT_BYTES = 8 * 1024;
 /** A claim forwarded as the subject is at most this long. */
-export const MAX_SUBJECT_CLAIM_CHARS = 256;
+export const MAX_SUBJECT_CLAIM_CHARS = MAX_FORWARDED_CLAIM_CHARS;
 /** Upper bound on how long a verified token is trusted without a fresh check. */
 export const VERIFIED_TTL_MS = 5 * 60_000;
 export const VERIFIED_CACHE_ENTRIES = 10_000;
@@ -44,10 +45,20 @@ const VERIFY_PARAMS: Readonly<Record<JwtAlgorithm, { digest: string | undefined;
   ES384: { digest: 'sha384', options: { dsaEncoding: 'ieee-p1363' } },
   ES512: { digest: 'sha512', options: { dsaEncoding: 'ieee-p1363' } },
   EdDSA: { digest: undefined },
+  // HMAC: recomputed, not verified (signatureValid); only ever with an issuer's own secret.
+  HS256: { digest: 'sha256' },
+  HS384: { digest: 'sha384' },
+  HS512: { digest: 'sha512' },
 };
 
 function signatureValid(alg: JwtAlgorithm, key: KeyObject, data: Buffer, signature: Uint8Array): boolean {
   const { digest, options } = VERIFY_PARAMS[alg];
+  if (key.type === 'secret') {
+    if (!alg.startsWith('HS') || digest === undefined) return false;
+    const expected = createHmac(digest, key).update(data).digest();
+    return expected.length === signature.length && timingSafeEqual(expected, signature);
+  }
+  if (alg.startsWith('HS')) return false;
   try {
     return cryptoVerify(digest, data, options === undefined ? key : { ...options, key }, signature);
   } catch {
@@ -62,6 +73,11 @@ interface CachedVerdict {
 
 export interface JwtVerifierOptions {
   readonly issuers: readonly JwtIssuer[];
+  /**
+   * The trusted issuer whose `iss` this is. @default a lookup in `issuers`. The service-account
+   * issuer's `iss` is known only once the API server's discovery document has been read.
+   */
+  readonly issuerFor?: (iss: string) => JwtIssuer | undefined;
   /** The keys in force for an issuer, by name. */
   readonly keys: (issuerName: string) => readonly JwksKey[];
   /**
@@ -85,10 +101,46 @@ export interface JwtVerifier {
 
 const F = authFailure;
 
+/**
+ * A service-account token's subject must be `system:serviceaccount:<ns>:<name>`, and agree with the
+ * `kubernetes.io` claims the API server adds to a projected token, when it carries them.
+ */
+function serviceAccountClaimsAgree(subject: string, payload: Record<string, unknown>): boolean {
+  const m = SERVICE_ACCOUNT_SUBJECT.exec(subject);
+  if (m === null) return false;
+  const k8s = payload['kubernetes.io'] as { namespace?: unknown; serviceaccount?: { name?: unknown } } | undefined;
+  if (k8s === undefined) return true;
+  if (typeof k8s !== 'object' || k8s === null) return false;
+  return k8s.namespace === m[1] && (k8s.serviceaccount === undefined || k8s.serviceaccount?.name === m[2]);
+}
+
+/**
+ * The issuer's forwardClaims as a flat [header, value, …] list, or null when one holds what a
+ * header must not carry. A string goes as is; a number or boolean as its JSON text; a list of
+ * strings comma-joined (when none holds a comma). An absent claim sends no header.
+ */
+function forwardedClaimHeaders(issuer: JwtIssuer, payload: Record<string, unknown>): readonly string[] | undefined | null {
+  if (issuer.forwardClaims.length === 0) return undefined;
+  const out: string[] = [];
+  for (const claim of issuer.forwardClaims) {
+    const v = payload[claim];
+    if (v === undefined) continue;
+    let text: string;
+    if (typeof v === 'string') text = v;
+    else if (typeof v === 'number' || typeof v === 'boolean') text = JSON.stringify(v);
+    else if (Array.isArray(v) && v.every((e) => typeof e === 'string' && !e.includes(','))) text = v.join(',');
+    else return null;
+    if (text.length > MAX_FORWARDED_CLAIM_CHARS || (text !== '' && !HEADER_SAFE.test(text))) return null;
+    out.push(claimHeaderName(claim), text);
+  }
+  return Object.freeze(out);
+}
+
 export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const now = opts.now ?? Date.now;
   const maxEntries = opts.cacheEntries ?? VERIFIED_CACHE_ENTRIES;
   const byIss = new Map(opts.issuers.map((i) => [i.issuer, i]));
+  const issuerFor = opts.issuerFor ?? ((iss: string) => byIss.get(iss));
   const anyAllowed = new Set<string>(opts.issuers.flatMap((i) => i.algorithms));
   // Insertion order is recency: a hit moves its entry to the end, the oldest goes first when full.
   const cache = new Map<string, CachedVerdict>();
@@ -132,12 +184,13 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     } catch {
       return F('jwt_malformed');
     }
-    const issuer = typeof payload.iss === 'string' ? byIss.get(payload.iss) : undefined;
+    const issuer = typeof payload.iss === 'string' ? issuerFor(payload.iss) : undefined;
     if (issuer === undefined) return F('jwt_unknown_issuer');
     if (!issuer.algorithms.includes(alg)) return F('jwt_invalid');
 
     // Without a kid, every key that fits the alg is tried (as jose does); the operator's JWKS bounds how many.
-    const candidates = opts.keys(issuer.name).filter((k) => (kid === undefined || k.kid === kid) && k.algorithms.has(alg));
+    // A shared secret has no kid: it fits every token of its issuer, kid or not.
+    const candidates = opts.keys(issuer.name).filter((k) => (kid === undefined || k.kid === kid || k.key.type === 'secret') && k.algorithms.has(alg));
     if (candidates.length === 0) {
       opts.onUnknownKey?.(issuer.name);
       return F('jwt_unknown_key');
@@ -162,8 +215,19 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
 
     const claim = payload[issuer.subjectClaim];
     if (typeof claim !== 'string' || claim.length > MAX_SUBJECT_CLAIM_CHARS || !HEADER_SAFE.test(claim)) return F('invalid_claim');
+    const kubernetes = issuer.name === KUBERNETES_ISSUER_NAME;
+    if (kubernetes && !serviceAccountClaimsAgree(claim, payload)) return F('invalid_claim');
+    const claimHeaders = forwardedClaimHeaders(issuer, payload);
+    if (claimHeaders === null) return F('invalid_claim');
 
-    const verdict = Object.freeze({ ok: true as const, subject: `${issuer.name}:${claim}` });
+    const verdict = Object.freeze({
+      ok: true as const,
+      // A service account is known by its own name, system:serviceaccount:<ns>:<name>; no JWT issuer may be called "system".
+      subject: kubernetes ? claim : `${issuer.name}:${claim}`,
+      issuer: issuer.name,
+      claims: Object.freeze(payload),
+      claimHeaders,
+    });
     remember(digest, verdict, Math.min(exp * 1000, nowMs + VERIFIED_TTL_MS));
     return verdict;
   }
