@@ -22,6 +22,8 @@ import {
   prepareVolumes,
   resolvePort,
   rewriteMountedPath,
+  rewriteMountedPaths,
+  mintProjectedTokens,
   runPod,
   secretNamesOf,
   writeAtomicVolume,
@@ -88,6 +90,21 @@ describe('expandVars: the kubelet $(VAR) syntax', () => {
 
   test('only the given variables count, not properties every object has', () => {
     expect(expandVars('$(toString)/$(constructor)', vars)).toBe('$(toString)/$(constructor)');
+  });
+});
+
+describe('rewriteMountedPaths', () => {
+  const mounts = [{ mountPath: '/var/run/secrets/sidecar/kubernetes', dir: '/tmp/pod/volumes/kube-api' }];
+  test('rewrites every string of a JSON value, and leaves other JSON alone', () => {
+    const value = JSON.stringify({ audiences: ['orders'], tokenFile: '/var/run/secrets/sidecar/kubernetes/token', n: 3, list: ['/var/run/secrets/sidecar/kubernetes/ca.crt'] });
+    expect(JSON.parse(rewriteMountedPaths(value, mounts))).toEqual({
+      audiences: ['orders'],
+      tokenFile: '/tmp/pod/volumes/kube-api/token',
+      n: 3,
+      list: ['/tmp/pod/volumes/kube-api/ca.crt'],
+    });
+    expect(rewriteMountedPaths('/var/run/secrets/sidecar/kubernetes/token', mounts)).toBe('/tmp/pod/volumes/kube-api/token');
+    expect(rewriteMountedPaths('[not json', mounts)).toBe('[not json');
   });
 });
 
@@ -227,7 +244,33 @@ describe('prepareVolumes', () => {
     expect(() => prepareVolumes(spec([{ name: 'picked', secret: { secretName: 's', items: [{ key: 'nope', path: 'x' }] } }]), work, { secrets: { s: { ci: 'one' } } })).toThrow(
       new PodSpecError('volume picked items', 'key nope is not in s'),
     );
-    expect(() => prepareVolumes(spec([{ name: 'host' } as never]), work, {})).toThrow(/volume host: only secret, configMap and emptyDir volumes/);
+    expect(() => prepareVolumes(spec([{ name: 'host' } as never]), work, {})).toThrow(/volume host: only secret, configMap, projected and emptyDir volumes/);
+  });
+
+  test('a projected volume: a token minted for the pod\'s service account and audience, beside ConfigMap items', async () => {
+    const work = scratch();
+    const podSpec = spec([
+      {
+        name: 'kube-api',
+        projected: {
+          sources: [
+            { serviceAccountToken: { path: 'token', expirationSeconds: 600, audience: 'orders' } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          ],
+        },
+      },
+    ]);
+    const asked: unknown[] = [];
+    const tokens = await mintProjectedTokens(podSpec, { namespace: 'shop', serviceAccount: 'frontend', podName: 'frontend-local' }, async (req) => {
+      asked.push(req);
+      return 'minted-token';
+    });
+    expect(asked).toEqual([{ namespace: 'shop', serviceAccount: 'frontend', podName: 'frontend-local', audience: 'orders', expirationSeconds: 600 }]);
+    const volumes = prepareVolumes(podSpec, work, { configMaps: { 'kube-root-ca.crt': { 'ca.crt': 'PEM' } } }, tokens);
+    expect(entries(volumes['kube-api'])).toEqual(['..<stamp>', DATA_LINK, 'ca.crt', 'token']);
+    expect(fs.readFileSync(path.join(volumes['kube-api'], 'token'), 'utf8')).toBe('minted-token');
+    await expect(mintProjectedTokens(podSpec, { namespace: 'a', serviceAccount: 'b', podName: 'c' }, undefined)).rejects.toThrow(/needs a token minter/);
+    expect(() => prepareVolumes(podSpec, work, { configMaps: { 'kube-root-ca.crt': { 'ca.crt': 'PEM' } } })).toThrow(/was not minted/);
   });
 });
 
@@ -348,7 +391,7 @@ describe('runPod refuses what it cannot reproduce, before any process starts', (
       { containers: [{ name: 'main', ports: [{ containerPort: 18080 }] }, { name: 'sidecar', ports: [{ containerPort: 18080 }] }] },
       /^container sidecar port 18080: also declared by container main$/,
     ],
-    ['an unsupported volume', { containers: [{ name: 'main' }], volumes: [{ name: 'host' }] }, /^volume host: only secret, configMap and emptyDir/],
+    ['an unsupported volume', { containers: [{ name: 'main' }], volumes: [{ name: 'host' }] }, /^volume host: only secret, configMap, projected and emptyDir/],
   ])('%s', async (_name, spec, expected) => {
     const err = await refused(spec).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PodSpecError);

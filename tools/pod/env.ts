@@ -27,6 +27,29 @@ export function rewriteMountedPath(value: string, mounts: readonly LocalMount[])
   return value;
 }
 
+/**
+ * rewriteMountedPath, and inside a JSON value (SIDECAR_JWT_ISSUERS, SIDECAR_KUBERNETES_AUTH) of
+ * every string in it: contract settings that carry file paths are JSON.
+ */
+export function rewriteMountedPaths(value: string, mounts: readonly LocalMount[]): string {
+  if (!/^\s*[[{]/.test(value)) return rewriteMountedPath(value, mounts);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return value;
+  }
+  const walk = (v: unknown): unknown =>
+    typeof v === 'string'
+      ? rewriteMountedPath(v, mounts)
+      : Array.isArray(v)
+        ? v.map(walk)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, e]) => [k, walk(e)]))
+          : v;
+  return JSON.stringify(walk(parsed));
+}
+
 /** The downward-API fields that have a local meaning; any other valueFrom is refused. */
 function resolveValueFrom(container: Container, env: EnvVar, deployment: Deployment): string {
   const from = env.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined;
@@ -56,7 +79,7 @@ export function containerEnv(
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const raw = e.valueFrom !== undefined ? resolveValueFrom(container, e, deployment) : (e.value ?? '');
-    env[e.name] = rewriteMountedPath(expandVars(raw, env), mounts);
+    env[e.name] = rewriteMountedPaths(expandVars(raw, env), mounts);
   }
   return { ...env, ...overrides };
 }

@@ -52,13 +52,21 @@ export interface KeyToPath {
   path: string;
   mode?: number;
 }
+export interface ProjectedSource {
+  serviceAccountToken?: { audience?: string; expirationSeconds?: number; path: string };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  secret?: { name: string; items?: KeyToPath[]; optional?: boolean };
+}
 export interface Volume {
   name: string;
   secret?: { secretName: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
   configMap?: { name: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
+  projected?: { sources: ProjectedSource[]; defaultMode?: number };
   emptyDir?: unknown;
 }
 export interface PodSpec {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   containers: Container[];
   initContainers?: Container[];
   volumes?: Volume[];

@@ -14,11 +14,13 @@ import { REPO_ROOT } from '../repo-root';
 import { containerEnv, expandVars } from './env';
 import { Container, Deployment, PodSpec, PodSpecError } from './manifest';
 import { probePasses, probeTarget, runProbe } from './probes';
-import { mountsOf, prepareVolumes, VolumeSources } from './volumes';
+import { mintProjectedTokens, mountsOf, prepareVolumes, VolumeSources } from './volumes';
 
 export interface RunPodOptions extends VolumeSources {
   /** Compiled entry of a container. @default the app of the container's name (tools/apps.ts entryOf) */
   readonly entryOf?: (containerName: string) => string;
+  /** Env the kubelet sets in every container before the manifest's (KUBERNETES_SERVICE_HOST and _PORT of the stand-in API server). @default none */
+  readonly kubeletEnv?: Readonly<Record<string, string>>;
   /** Env set on top of the manifest's, by container name: what has to differ on this machine. @default none */
   readonly localEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** How long every readiness probe has to pass. @default 15000 */
@@ -77,7 +79,7 @@ function startContainer(container: Container, deployment: Deployment, volumes: R
     throw new PodSpecError(`container ${container.name} command`, "replaces the image's ENTRYPOINT; the local runner only runs the compiled app (use args)");
   }
   const entry = (opts.entryOf ?? appEntryOf)(container.name);
-  const env = containerEnv(container, deployment, mountsOf(container, volumes), opts.localEnv?.[container.name]);
+  const env = { ...opts.kubeletEnv, ...containerEnv(container, deployment, mountsOf(container, volumes), opts.localEnv?.[container.name]) };
   const args = (container.args ?? []).map((a) => expandVars(a, env));
   const launched = spawnApp(container.name, {
     entry,
@@ -147,7 +149,12 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
   };
 
   try {
-    const volumes = prepareVolumes(spec, workDir, opts);
+    const identity = {
+      namespace: deployment.metadata?.namespace ?? 'default',
+      serviceAccount: spec.serviceAccountName ?? 'default',
+      podName: `${deployment.metadata?.name ?? 'pod'}-local`,
+    };
+    const volumes = prepareVolumes(spec, workDir, opts, await mintProjectedTokens(spec, identity, opts.mintServiceAccountToken));
     await assertPortsFree(declaredPorts(all));
     const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
     // Native sidecars first, one by one, each until its startup probe passes; then the rest, without
