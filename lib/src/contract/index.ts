@@ -7,3 +7,4 @@ export * from './names';
 export * from './settings';
 export * from './timing';
 export * from './env';
+export * from './routes';
