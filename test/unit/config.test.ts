@@ -14,8 +14,8 @@ const REQUIRED = { [SIDECAR_ENV.tokensDir]: TOKENS };
 
 /** The config as plain data: the URL by its href (jest does not compare URL objects by value). */
 function plain(cfg: SidecarConfig): Record<string, unknown> {
-  const { upstream, publicPaths, ...rest } = cfg;
-  return { ...rest, upstream: upstream.href, publicPaths: [...publicPaths] };
+  const { upstream, ...rest } = cfg;
+  return { ...rest, upstream: upstream.href };
 }
 
 /** The ConfigError `load` throws, or a failure. */
@@ -36,7 +36,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   upstream: 'http://127.0.0.1:8080/',
   upstreamAddress: { hostname: '127.0.0.1', port: 8080, authority: '127.0.0.1:8080' },
   tokensDir: TOKENS,
-  publicPaths: [],
+  routes: { rules: [], default: 'authenticated' },
   upstreamHealthPath: '/healthz',
   upstreamTimeoutMs: 15_000,
   upstreamIdleTimeoutMs: 4_000,
@@ -55,7 +55,6 @@ describe('sidecar loadConfig', () => {
   it('defaults for everything but the tokens directory', () => {
     const cfg = loadSidecarConfig(REQUIRED);
     expect(plain(cfg)).toEqual(SIDECAR_DEFAULT_CONFIG);
-    expect(cfg.publicPaths).toBeInstanceOf(Set);
     expect(cfg.upstream).toBeInstanceOf(URL);
   });
 
@@ -75,7 +74,7 @@ describe('sidecar loadConfig', () => {
       [SIDECAR_ENV.upstream]: 'http://[::1]:9000',
       [SIDECAR_ENV.tokensDir]: '/etc/tokens',
       [SIDECAR_ENV.adminPort]: '9001',
-      [SIDECAR_ENV.publicPaths]: '/version,/ping,/a;b',
+      [SIDECAR_ENV.publicPaths]: '/version,/ping,/a:b',
       [SIDECAR_ENV.upstreamHealthPath]: '/ready/z',
       [SIDECAR_ENV.upstreamTimeoutMs]: '2700000',
       [SIDECAR_ENV.upstreamIdleTimeoutMs]: '1',
@@ -96,7 +95,14 @@ describe('sidecar loadConfig', () => {
       upstream: 'http://[::1]:9000/',
       upstreamAddress: { hostname: '::1', port: 9000, authority: '[::1]:9000' },
       tokensDir: '/etc/tokens',
-      publicPaths: ['/version', '/ping', '/a;b'],
+      routes: {
+        rules: [
+          { path: '/version', effect: 'public' },
+          { path: '/ping', effect: 'public' },
+          { path: '/a:b', effect: 'public' },
+        ],
+        default: 'authenticated',
+      },
       upstreamHealthPath: '/ready/z',
       upstreamTimeoutMs: 2_700_000,
       upstreamIdleTimeoutMs: 1,
@@ -148,11 +154,43 @@ describe('sidecar loadConfig', () => {
     expect({ ...plain(cfg as unknown as SidecarConfig), [field]: undefined }).toEqual({ ...SIDECAR_DEFAULT_CONFIG, [field]: undefined });
   });
 
-  it('keeps the public paths in a set, exactly as listed', () => {
+  it('keeps the public paths as exact public rules, exactly as listed', () => {
     const cfg = loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.publicPaths]: '/Version,/version' });
-    expect([...cfg.publicPaths]).toEqual(['/Version', '/version']);
-    expect(cfg.publicPaths.has('/version')).toBe(true);
-    expect(cfg.publicPaths.has('/version/')).toBe(false);
+    expect(cfg.routes).toEqual({
+      rules: [
+        { path: '/Version', effect: 'public' },
+        { path: '/version', effect: 'public' },
+      ],
+      default: 'authenticated',
+    });
+  });
+
+  it('reads SIDECAR_ROUTES with the configured JWT issuer names, defaults applied', () => {
+    const issuers = '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/etc/jwks/idp.json"}]';
+    const routes = '{"rules":[{"path":"/api/*","methods":["GET"],"effect":"subjects","claims":[{"issuer":"idp","claim":"groups","value":"ops"}]}]}';
+    const cfg = loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.jwtIssuers]: issuers, [SIDECAR_ENV.routes]: routes });
+    expect(cfg.routes).toEqual({
+      rules: [{ path: '/api/*', methods: ['GET'], effect: 'subjects', claims: [{ issuer: 'idp', claim: 'groups', value: 'ops' }] }],
+      default: 'authenticated',
+    });
+    // Without the issuer, its claim rule is refused, naming the variable.
+    const err = refusal(() => loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.routes]: routes }), ConfigError);
+    expect(err.message).toBe(`${SIDECAR_ENV.routes}: rule 1 (/api/*) claims issuer "idp" is no configured JWT issuer (none is configured)`);
+  });
+
+  it('refuses SIDECAR_ROUTES and SIDECAR_PUBLIC_PATHS together, naming both', () => {
+    const err = refusal(
+      () => loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.publicPaths]: '/version', [SIDECAR_ENV.routes]: '{"rules":[{"path":"/x","effect":"public"}]}' }),
+      ConfigError,
+    );
+    expect(err.variable).toBe(SIDECAR_ENV.routes);
+    expect(err.message).toContain(SIDECAR_ENV.publicPaths);
+  });
+
+  it('refuses a public path that is not canonical or holds a *, naming SIDECAR_PUBLIC_PATHS', () => {
+    for (const paths of ['/a;b', '/version,//x', '/api/*', '/a/../b']) {
+      expect(refusal(() => loadSidecarConfig({ ...REQUIRED, [SIDECAR_ENV.publicPaths]: paths }), ConfigError).variable).toBe(SIDECAR_ENV.publicPaths);
+    }
   });
 
   it('resolves the tokens directory to an absolute path', () => {

@@ -4,14 +4,17 @@
  * shared constants, so admitting a request allocates nothing.
  */
 import type { IncomingMessage } from 'http';
+import { canonicalPathProblem } from '../../../lib/src/contract';
 import type { AuthFailure, Authenticator } from './authenticate';
 import type { RequestContext } from './context';
 import { requestFraming } from './framing';
 import type { FramingVerdict } from './framing';
 import type { RefusalStatus } from './refusals';
+import { admits } from './routes';
+import type { CompiledRule, RouteMatcher } from './routes';
 
 /** Labels of sidecar_client_errors_total: a request refused for its form, not its credential (here or at parse time). */
-export const CLIENT_ERROR_REASONS = ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'bad_framing'] as const;
+export const CLIENT_ERROR_REASONS = ['bad_request', 'headers_too_large', 'too_many_headers', 'headers_timeout', 'bad_framing', 'non_canonical_path'] as const;
 export type ClientErrorReason = (typeof CLIENT_ERROR_REASONS)[number];
 
 export interface Refusal {
@@ -25,6 +28,10 @@ export interface Refusal {
   readonly auth?: AuthFailure;
   /** The WWW-Authenticate value of a 401, made once with the refusal. */
   readonly challenge?: string;
+  /** A 403: the label of the rule (or "default") that refused the caller. */
+  readonly forbiddenRule?: string;
+  /** The connection may carry on after the answer (a 401 or 403), unless a body is left unread. */
+  readonly keepAlive?: boolean;
 }
 
 export type Admission = { readonly admitted: true } | Refusal;
@@ -42,6 +49,8 @@ const NEWER_VERSION = refusal(505, 'bad_version', 'bad_request');
 const OLDER_VERSION = refusal(400, 'bad_version', 'bad_request');
 const TOO_MANY_HEADERS = refusal(431, 'too_many_headers', 'too_many_headers');
 const NOT_WEBSOCKET = refusal(400, 'not_websocket');
+// Judged before any rule: a second spelling of a path must not be matched as another path.
+const NON_CANONICAL_PATH = refusal(400, 'non_canonical_path', 'non_canonical_path');
 
 /** The refusal for a verdict, made once: framing and auth verdicts are shared constants too. */
 function memo<K extends object>(cache: Map<K, Refusal>, key: K, make: () => Refusal): Refusal {
@@ -59,17 +68,18 @@ function rawPathOf(url: string | undefined): string {
 }
 
 export interface AdmissionOptions {
-  /** Exact raw paths forwarded without a credential. */
-  readonly publicPaths: ReadonlySet<string>;
+  /** The compiled route table: which rule decides a request, and what it demands. */
+  readonly routes: RouteMatcher;
   readonly authenticator: Authenticator;
 }
 
-/** Decide on a request; on admission its context holds the framing and the subject (undefined: public). */
+/** Decide on a request; on admission its context holds the framing, the deciding rule and the subject (undefined: public). */
 export type Admit = (req: IncomingMessage, ctx: RequestContext, kind: RequestKind) => Admission;
 
 export function createAdmission(opts: AdmissionOptions): Admit {
-  const { publicPaths, authenticator } = opts;
+  const { routes, authenticator } = opts;
   const authRefusals = new Map<AuthFailure, Refusal>();
+  const forbidden = new Map<CompiledRule, Refusal>();
 
   return function admit(req, ctx, kind) {
     if (kind === 'upgrade' ? req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1 : req.httpVersionMajor !== 1) {
@@ -79,16 +89,28 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     const framing = requestFraming(req, kind === 'upgrade');
     if (!framing.ok) return memo(framingRefusals, framing, () => refusal(framing.status, framing.reason, 'bad_framing'));
     ctx.framing = framing.framing;
-    if (publicPaths.size > 0 && publicPaths.has(rawPathOf(req.url))) {
+    let rule: CompiledRule;
+    if (routes.empty) {
+      rule = routes.match('', req.method);
+    } else {
+      const path = rawPathOf(req.url);
+      if (routes.canonicalOnly && canonicalPathProblem(path) !== undefined) return NON_CANONICAL_PATH;
+      rule = routes.match(path, req.method);
+    }
+    ctx.rule = rule.logValue;
+    if (rule.effect === 'public') {
       ctx.reason = 'public';
     } else {
       const verdict = authenticator.authenticate(req);
       if (!verdict.ok) {
         return memo(authRefusals, verdict, () =>
-          Object.freeze({ admitted: false, status: 401, reason: verdict.reason, auth: verdict, challenge: authenticator.challenge(verdict) }),
+          Object.freeze({ admitted: false, status: 401, reason: verdict.reason, auth: verdict, challenge: authenticator.challenge(verdict), keepAlive: true }),
         );
       }
       ctx.subject = verdict.subject;
+      if (rule.effect !== 'authenticated' && !admits(rule, verdict)) {
+        return memo(forbidden, rule, () => Object.freeze({ admitted: false, status: 403, reason: 'forbidden', forbiddenRule: rule.label, keepAlive: true }));
+      }
     }
     // Only WebSocket upgrades are proxied; anything else (h2c, …) is refused plainly.
     if (kind === 'upgrade' && (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket')) return NOT_WEBSOCKET;

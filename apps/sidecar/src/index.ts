@@ -39,7 +39,7 @@ async function main(config: SidecarConfig): Promise<void> {
   try {
     const { port, adminPort } = await sidecar.start();
     logger.info(
-      { port, adminPort, host: config.host, upstream: config.upstream.origin, tokensDir: config.tokensDir, publicPaths: [...config.publicPaths] },
+      { port, adminPort, host: config.host, upstream: config.upstream.origin, tokensDir: config.tokensDir, routeRules: config.routes.rules.length, routeDefault: config.routes.default },
       'listening',
     );
     flushLogsSoon();

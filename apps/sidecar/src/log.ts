@@ -72,6 +72,8 @@ export interface AccessFields {
   readonly requestId: string;
   readonly subject?: string;
   readonly reason?: string;
+  /** The route rule that decided (1-based), or "default". */
+  readonly rule?: number | 'default';
   readonly upstreamError?: string;
   readonly aborted?: boolean;
   readonly upgrade?: boolean;
@@ -93,6 +95,7 @@ export function createAccessLog(logger: Logger): (fields: AccessFields) => void 
     line += `,"path":${str(a.path)},"status":${a.status},"durationMs":${a.durationMs},"requestId":${str(a.requestId)}`;
     if (a.subject !== undefined) line += `,"subject":${str(a.subject)}`;
     if (a.reason !== undefined) line += `,"reason":${str(a.reason)}`;
+    if (a.rule !== undefined) line += `,"rule":${typeof a.rule === 'number' ? a.rule : '"default"'}`;
     if (a.upstreamError !== undefined) line += `,"upstreamError":${str(a.upstreamError)}`;
     if (a.aborted === true) line += ',"aborted":true';
     if (a.upgrade === true) line += ',"upgrade":true';

@@ -14,6 +14,8 @@ export interface SidecarMetrics {
   request(code: number, subject: string): void;
   authFailure(reason: AuthFailureReason): void;
   clientError(reason: ClientErrorReason): void;
+  /** A 403: the route rule (its 1-based position, or "default") that refused an authenticated caller. */
+  forbidden(rule: string): void;
   /** Current number of requests in flight; read at scrape time, so counting costs nothing per request. */
   inFlight(read: () => number): void;
   /** Seconds from forwarding to the upstream's response headers. */
@@ -54,6 +56,12 @@ export function createMetrics(): SidecarMetrics {
     name: 'sidecar_client_errors_total',
     help: 'Connections refused before a request was parsed (bad syntax, oversized or slow headers), by reason.',
     labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const forbidden = new Counter({
+    name: 'sidecar_forbidden_total',
+    help: 'Authenticated requests refused with 403, by the route rule that refused them (1-based position, or "default").',
+    labelNames: ['rule'] as const,
     registers: [registry],
   });
   let readInFlight = () => 0;
@@ -123,6 +131,9 @@ export function createMetrics(): SidecarMetrics {
     },
     clientError(reason) {
       clientErrors.labels(reason).inc();
+    },
+    forbidden(rule) {
+      forbidden.labels(rule).inc();
     },
     inFlight(read) {
       readInFlight = read;

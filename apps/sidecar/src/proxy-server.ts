@@ -69,6 +69,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       requestId: ctx.requestId,
       subject: ctx.subject,
       reason: extra?.reason ?? ctx.reason,
+      rule: ctx.rule,
       upstreamError: ctx.upstreamError,
       aborted: extra?.aborted,
       upgrade: extra?.upgrade,
@@ -79,6 +80,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   function noteRefusal(refusal: Refusal, ctx: RequestContext): RefusalExtras | undefined {
     ctx.reason = refusal.reason;
     if (refusal.clientError !== undefined) metrics.clientError(refusal.clientError);
+    if (refusal.forbiddenRule !== undefined) metrics.forbidden(refusal.forbiddenRule);
     if (refusal.auth === undefined) return undefined;
     metrics.authFailure(refusal.auth.reason);
     // The refusal carries its challenge: no object per 401.
@@ -87,9 +89,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
   function refuseRequest(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, ctx: RequestContext): void {
     const extras = noteRefusal(refusal, ctx);
-    // A 401 keeps the connection unless there is an unread body (an unauthenticated client does not
+    // A 401 or 403 keeps the connection unless there is an unread body (a refused client does not
     // get to stream one at us) or the pod is draining; every other refusal closes it.
-    const close = refusal.auth === undefined || hasPendingBody(req) || closing();
+    const close = refusal.keepAlive !== true || hasPendingBody(req) || closing();
     if (close) markAnsweredWithClose(res.socket ?? res);
     refuse(res, refusal.status, ctx.requestId, close, extras);
   }

@@ -10,6 +10,7 @@ import { FORWARDED_HEADERS } from '../../../lib/src/contract';
 const STATUS_TEXT = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   431: 'Request Header Fields Too Large',

@@ -1,0 +1,141 @@
+/**
+ * The route table (SIDECAR_ROUTES), compiled once into a matcher: exact paths in a Map, prefix rules
+ * in table order, and each rule's subjects in a Set. First match wins, exactly as the table reads;
+ * matching a request allocates nothing.
+ */
+import { isPrefixRulePath } from '../../../lib/src/contract';
+import type { RouteClaimSpec, RouteTable } from '../../../lib/src/contract';
+import type { AuthVerdict } from './authenticate';
+
+/** What deciding a request needs of a rule, precomputed. */
+export interface CompiledRule {
+  /** 1-based position in the table, or "default": the access log's `rule`. */
+  readonly logValue: number | 'default';
+  /** The same as a metrics label. */
+  readonly label: string;
+  /** `deny` only for the default. */
+  readonly effect: 'public' | 'authenticated' | 'subjects' | 'deny';
+  /** Methods it matches; undefined: every method. */
+  readonly methods: ReadonlySet<string> | undefined;
+  /** Exact subjects, and prefixes of `*` entries. */
+  readonly subjects: ReadonlySet<string>;
+  readonly subjectPrefixes: readonly string[];
+  readonly claims: readonly RouteClaimSpec[];
+}
+
+interface PrefixRule {
+  readonly rule: CompiledRule;
+  readonly position: number;
+  /** `/api` for `/api/*`; undefined for `/*`, which is every path. */
+  readonly base: string | undefined;
+}
+
+interface ExactRule {
+  readonly rule: CompiledRule;
+  readonly position: number;
+}
+
+export interface RouteMatcher {
+  /**
+   * Only canonical raw paths are judged (a non-canonical one is refused with 400): set when the
+   * table has a prefix rule or a subjects rule, which a second spelling of a path could get around.
+   * A table of exact public or authenticated rules alone (SIDECAR_PUBLIC_PATHS) compares raw bytes:
+   * a path spelled otherwise matches no rule and gets the default, never anything looser.
+   */
+  readonly canonicalOnly: boolean;
+  /** Nothing but the default: no rule to look up. */
+  readonly empty: boolean;
+  /** The first rule matching the raw path and method, or the default rule. */
+  match(rawPath: string, method: string | undefined): CompiledRule;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Whether the verified JWT payload's `claim` is `value` or a list holding it. Own properties only: never the prototype's. */
+function claimHolds(payload: Readonly<Record<string, unknown>>, claim: string, value: string): boolean {
+  if (!hasOwn.call(payload, claim)) return false;
+  const v = payload[claim];
+  if (v === value) return true;
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (v[i] === value) return true;
+  return false;
+}
+
+/** Whether an authenticated caller may pass a rule (public rules never get here). */
+export function admits(rule: CompiledRule, verdict: AuthVerdict & { ok: true }): boolean {
+  if (rule.effect === 'authenticated') return true;
+  if (rule.effect === 'deny') return false;
+  const subject = verdict.subject;
+  if (rule.subjects.has(subject)) return true;
+  for (let i = 0; i < rule.subjectPrefixes.length; i++) if (subject.startsWith(rule.subjectPrefixes[i])) return true;
+  const { issuer, claims } = verdict;
+  if (issuer === undefined || claims === undefined) return false;
+  for (let i = 0; i < rule.claims.length; i++) {
+    const c = rule.claims[i];
+    if (c.issuer === issuer && claimHolds(claims, c.claim, c.value)) return true;
+  }
+  return false;
+}
+
+const methodsMatch = (rule: CompiledRule, method: string | undefined) => rule.methods === undefined || (method !== undefined && rule.methods.has(method));
+
+export function compileRoutes(table: RouteTable): RouteMatcher {
+  const defaultRule: CompiledRule = Object.freeze({
+    logValue: 'default',
+    label: 'default',
+    effect: table.default === 'deny' ? 'deny' : 'authenticated',
+    methods: undefined,
+    subjects: new Set<string>(),
+    subjectPrefixes: [],
+    claims: [],
+  });
+  const exact = new Map<string, ExactRule[]>();
+  const prefixes: PrefixRule[] = [];
+  let canonicalOnly = false;
+  table.rules.forEach((spec, position) => {
+    const subjects = spec.subjects ?? [];
+    const rule: CompiledRule = Object.freeze({
+      logValue: position + 1,
+      label: String(position + 1),
+      effect: spec.effect,
+      methods: spec.methods === undefined ? undefined : new Set(spec.methods),
+      subjects: new Set(subjects.filter((s) => !s.endsWith('*'))),
+      subjectPrefixes: subjects.filter((s) => s.endsWith('*')).map((s) => s.slice(0, -1)),
+      claims: spec.claims ?? [],
+    });
+    if (spec.effect === 'subjects') canonicalOnly = true;
+    if (isPrefixRulePath(spec.path)) {
+      canonicalOnly = true;
+      const base = spec.path.slice(0, -2);
+      prefixes.push({ rule, position, base: base === '' ? undefined : base });
+    } else {
+      const list = exact.get(spec.path) ?? [];
+      list.push({ rule, position });
+      exact.set(spec.path, list);
+    }
+  });
+
+  function match(rawPath: string, method: string | undefined): CompiledRule {
+    let found: ExactRule | undefined;
+    const candidates = exact.get(rawPath);
+    if (candidates !== undefined) {
+      for (let i = 0; i < candidates.length; i++) {
+        if (methodsMatch(candidates[i].rule, method)) {
+          found = candidates[i];
+          break;
+        }
+      }
+    }
+    // A prefix rule wins only if it comes before the exact rule found.
+    for (let i = 0; i < prefixes.length; i++) {
+      const p = prefixes[i];
+      if (found !== undefined && p.position > found.position) break;
+      const base = p.base;
+      const pathMatches = base === undefined || (rawPath.startsWith(base) && (rawPath.length === base.length || rawPath.charCodeAt(base.length) === 47));
+      if (pathMatches && methodsMatch(p.rule, method)) return p.rule;
+    }
+    return found === undefined ? defaultRule : found.rule;
+  }
+
+  return { canonicalOnly, empty: table.rules.length === 0, match };
+}
