@@ -17,17 +17,18 @@ import {
   encodeBoolean,
   encodeJwtIssuers,
   encodePublicPaths,
+  encodeRoutes,
   parseBoolean,
   parseJwtIssuers,
   parsePublicPaths,
   timingBudget,
 } from '../lib/src/contract';
-import type { IntegerRule, JwtIssuerSpec } from '../lib/src/contract';
+import type { IntegerRule, JwtIssuerSpec, RouteDefault, RouteRuleSpec } from '../lib/src/contract';
 import { loadConfig as loadMainConfig } from '../apps/main/src/config';
 import { loadConfig as loadSidecarConfig } from '../apps/sidecar/src/config';
-import { SidecarApp, SidecarMode } from '../lib/src';
+import { DefaultRouteEffect, RouteEffect, SidecarApp, SidecarMode } from '../lib/src';
 import { SidecarAppPropError } from '../lib/src/validate';
-import type { JwtIssuerOptions, SidecarAppProps } from '../lib/src';
+import type { JwtIssuerOptions, RouteRule, SidecarAppProps } from '../lib/src';
 
 type Env = Record<string, string>;
 
@@ -194,23 +195,34 @@ describe('log levels: the same list on both sides', () => {
 });
 
 describe('public paths: one grammar, one encoding', () => {
-  // Few characters, so that separators, duplicates and empty entries come up often.
-  const pathText = fc.string({ unit: fc.constantFrom('/', 'a', 'b', ',', ' ', '?', '#', '\t', 'é'), maxLength: 8 });
+  // Few characters, so that separators, duplicates, empty entries and non-canonical paths come up often.
+  const pathText = fc.string({ unit: fc.constantFrom('/', 'a', 'b', ',', ' ', '?', '#', '\t', 'é', '.', '*', ';'), maxLength: 8 });
+  const publicRules = (paths: readonly string[]) => paths.map((path) => ({ path, effect: 'public' }));
 
-  it('a list the construct accepts reaches the app as exactly that list; a list it refuses has no encoding the app reads back as that list', () => {
+  it('a list the construct accepts reaches the app as exactly those exact public rules; a list it refuses has no encoding the app reads back as that list', () => {
     fc.assert(
       fc.property(fc.array(pathText, { maxLength: 4 }), (paths) => {
         const synthesized = synth({ publicPaths: paths });
         const encoded = encodePublicPaths(paths);
+        // What the app makes of the same list as SIDECAR_PUBLIC_PATHS, if it reads that list back at all.
+        let direct: readonly unknown[] | undefined;
+        try {
+          const decoded = encoded === undefined ? undefined : parsePublicPaths(encoded);
+          if (decoded?.ok === true && JSON.stringify(decoded.value) === JSON.stringify(paths)) {
+            direct = loadSidecarConfig({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.publicPaths]: encoded! }).routes.rules;
+          }
+        } catch {
+          direct = undefined;
+        }
         if (synthesized instanceof SidecarAppPropError) {
           expect(synthesized.prop).toBe('publicPaths');
-          const decoded = encoded === undefined ? undefined : parsePublicPaths(encoded);
-          expect(decoded?.ok === true && JSON.stringify(decoded.value) === JSON.stringify(paths)).toBe(false);
+          expect(direct).toBeUndefined();
           return;
         }
-        expect(synthesized.sidecar[SIDECAR_ENV.publicPaths]).toBe(encoded);
-        const config = loadSidecarConfig(synthesized.sidecar);
-        expect([...config.publicPaths]).toEqual(paths);
+        // The table carries them: SIDECAR_PUBLIC_PATHS stays unset.
+        expect(synthesized.sidecar[SIDECAR_ENV.publicPaths]).toBeUndefined();
+        expect(loadSidecarConfig(synthesized.sidecar).routes.rules).toEqual(publicRules(paths));
+        if (paths.length > 0) expect(direct).toEqual(publicRules(paths));
       }),
       { numRuns: 400 },
     );
@@ -218,13 +230,51 @@ describe('public paths: one grammar, one encoding', () => {
 
   it('a value the app accepts is the encoding of a list the construct accepts, and the reverse', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom('/', 'a', ',', ' ', '?', '\u0001'), minLength: 1, maxLength: 10 }), (text) => {
+      fc.property(fc.string({ unit: fc.constantFrom('/', 'a', ',', ' ', '?', '\u0001', '.', '*'), minLength: 1, maxLength: 10 }), (text) => {
         const appRefuses = sidecarRefuses({ [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.publicPaths]: text });
         const constructRefuses = synth({ publicPaths: text.split(',') }) instanceof SidecarAppPropError;
         expect(appRefuses === SIDECAR_ENV.publicPaths).toBe(constructRefuses);
         if (!constructRefuses) expect(encodePublicPaths(text.split(','))).toBe(text);
       }),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe('route rules: the construct accepts a table exactly when the app accepts the SIDECAR_ROUTES it writes', () => {
+  const okta: JwtIssuerOptions = { name: 'okta', issuer: 'https://okta.test', audiences: ['api'], jwksConfigMap: 'okta-jwks' };
+  const oktaSpec: JwtIssuerSpec = { name: 'okta', issuer: 'https://okta.test', audiences: ['api'], jwksFile: `${JWKS_MOUNT_ROOT}/okta/jwks.json` };
+  // Few values per field, so that shadowing, duplicates and bad entries come up often.
+  const rule = fc
+    .record(
+      {
+        path: fc.constantFrom('/', '/*', '/a', '/a/*', '/a/b', '/b/*', '//a', '/a/../b', '/a*'),
+        methods: fc.subarray(['GET', 'HEAD', 'POST', 'get'], { minLength: 1 }),
+        effect: fc.constantFrom(RouteEffect.PUBLIC, RouteEffect.AUTHENTICATED, RouteEffect.SUBJECTS),
+        subjects: fc.subarray(['ci', 'okta:*', '*', 'okta:alice'], { minLength: 1 }),
+        claims: fc.subarray([{ issuer: 'okta', claim: 'groups', value: 'ops' }, { issuer: 'auth0', claim: 'groups', value: 'ops' }], { minLength: 1 }),
+      },
+      { requiredKeys: ['path', 'effect'] },
+    )
+    .map((r) => r as RouteRule);
+
+  it('and then the app reads back exactly that table', () => {
+    fc.assert(
+      fc.property(fc.array(rule, { maxLength: 4 }), fc.constantFrom(undefined, DefaultRouteEffect.AUTHENTICATED, DefaultRouteEffect.DENY), (routes, defaultRouteEffect) => {
+        const synthesized = synth({ routes, defaultRouteEffect, jwtIssuers: [okta] });
+        const spec = { rules: routes.map((r) => ({ ...r, effect: r.effect as RouteRuleSpec['effect'] })), default: defaultRouteEffect as RouteDefault | undefined };
+        const encoded = encodeRoutes(spec);
+        const appEnv = { [SIDECAR_ENV.tokensDir]: '/tokens', [SIDECAR_ENV.jwtIssuers]: encodeJwtIssuers([oktaSpec])!, ...(encoded === undefined ? {} : { [SIDECAR_ENV.routes]: encoded }) };
+        if (synthesized instanceof SidecarAppPropError) {
+          expect(synthesized.prop).toMatch(/^routes(\[\d+\])?$/);
+          expect(sidecarRefuses(appEnv)).toBe(SIDECAR_ENV.routes);
+          return;
+        }
+        expect(synthesized.sidecar[SIDECAR_ENV.routes]).toBe(encoded);
+        expect(loadSidecarConfig(synthesized.sidecar).routes).toEqual(loadSidecarConfig(appEnv).routes);
+        expect(loadSidecarConfig(appEnv).routes).toEqual({ rules: spec.rules, default: defaultRouteEffect ?? 'authenticated' });
+      }),
+      { numRuns: 600 },
     );
   });
 });
