@@ -48,6 +48,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   tokensPollIntervalMs: 2_000,
   logLevel: 'info',
   jwtIssuers: [],
+  kubernetesAuth: undefined,
   drainHook: false,
 };
 
@@ -124,6 +125,7 @@ describe('sidecar loadConfig', () => {
           clockSkewSeconds: 30,
           maxLifetimeSeconds: undefined,
           subjectClaim: 'sub',
+          forwardClaims: [],
         },
       ],
     });

@@ -108,6 +108,7 @@ export function createAdmission(opts: AdmissionOptions): Admit {
         );
       }
       ctx.subject = verdict.subject;
+      ctx.claimHeaders = verdict.claimHeaders;
       if (rule.effect !== 'authenticated' && !admits(rule, verdict)) {
         return memo(forbidden, rule, () => Object.freeze({ admitted: false, status: 403, reason: 'forbidden', forbiddenRule: rule.label, keepAlive: true }));
       }

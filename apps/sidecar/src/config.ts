@@ -5,6 +5,8 @@
 import * as path from 'path';
 import {
   ConfigError,
+  DEFAULT_ROUTE_DEFAULT,
+  KUBERNETES_ISSUER_NAME,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
   SIDECAR_INTEGERS,
@@ -12,15 +14,20 @@ import {
   envText,
   parseBoolean,
   parseJwtIssuers,
+  parseKubernetesAuth,
+  apiServerProblem,
+  IN_CLUSTER_ENV,
   parseLogLevel,
   parsePublicPaths,
+  parseRoutes,
   pathProblem,
+  publicPathRoutes,
   quoted,
   readInteger,
   readSetting,
   standaloneTimingBudget,
 } from '../../../lib/src/contract';
-import type { Env, JwtIssuer, LogLevel } from '../../../lib/src/contract';
+import type { Env, JwtIssuer, KubernetesAuth, LogLevel, RouteTable } from '../../../lib/src/contract';
 
 export interface SidecarConfig {
   readonly host: string;
@@ -31,8 +38,8 @@ export interface SidecarConfig {
   /** The same, as a socket address. */
   readonly upstreamAddress: UpstreamAddress;
   readonly tokensDir: string;
-  /** Exact raw paths that need no token. */
-  readonly publicPaths: ReadonlySet<string>;
+  /** The route table: SIDECAR_ROUTES, or SIDECAR_PUBLIC_PATHS as exact public rules. */
+  readonly routes: RouteTable;
   readonly upstreamHealthPath: string;
   readonly upstreamTimeoutMs: number;
   readonly upstreamIdleTimeoutMs: number;
@@ -47,6 +54,8 @@ export interface SidecarConfig {
   readonly drainHook: boolean;
   /** Trusted JWT issuers; empty: only the static tokens authenticate. */
   readonly jwtIssuers: readonly JwtIssuer[];
+  /** Service-account token auth, with the API server's URL resolved; undefined: off. */
+  readonly kubernetesAuth: (KubernetesAuth & { readonly apiServer: string }) | undefined;
 }
 
 /** Where to connect to the main service. */
@@ -92,8 +101,33 @@ function plainPath(name: string, p: string): string {
   return p;
 }
 
-function publicPaths(env: Env): ReadonlySet<string> {
-  return new Set(readSetting(env, SIDECAR_ENV.publicPaths, SIDECAR_DEFAULTS.publicPaths, parsePublicPaths));
+/** SIDECAR_ROUTES, or SIDECAR_PUBLIC_PATHS (its shorthand) as exact public rules; never both. */
+function routes(env: Env, issuerNames: readonly string[]): RouteTable {
+  const paths = readSetting(env, SIDECAR_ENV.publicPaths, SIDECAR_DEFAULTS.publicPaths, parsePublicPaths);
+  const table = readSetting(env, SIDECAR_ENV.routes, undefined, (text) => parseRoutes(text, issuerNames));
+  if (table !== undefined && paths.length > 0) {
+    throw new ConfigError(SIDECAR_ENV.routes, `and ${SIDECAR_ENV.publicPaths} are both set: write the public paths as public rules in ${SIDECAR_ENV.routes}`);
+  }
+  if (table !== undefined) return table;
+  const rules = publicPathRoutes(paths);
+  if (!rules.ok) throw new ConfigError(SIDECAR_ENV.publicPaths, rules.problem);
+  return { rules: rules.value, default: DEFAULT_ROUTE_DEFAULT };
+}
+
+/** SIDECAR_KUBERNETES_AUTH; without an apiServer, the API server in-cluster clients use (client-go's InClusterConfig). */
+function kubernetesAuth(env: Env): SidecarConfig['kubernetesAuth'] {
+  const auth = readSetting(env, SIDECAR_ENV.kubernetesAuth, SIDECAR_DEFAULTS.kubernetesAuth, parseKubernetesAuth);
+  if (auth === undefined) return undefined;
+  if (auth.apiServer !== undefined) return { ...auth, apiServer: auth.apiServer };
+  const h = envText(env, IN_CLUSTER_ENV.host);
+  const p = envText(env, IN_CLUSTER_ENV.port);
+  if (h === undefined || p === undefined) {
+    throw new ConfigError(SIDECAR_ENV.kubernetesAuth, `has no apiServer, and ${IN_CLUSTER_ENV.host} and ${IN_CLUSTER_ENV.port} (set by the kubelet) are not both set`);
+  }
+  const apiServer = `https://${h.includes(':') ? `[${h}]` : h}:${p}`;
+  const problem = apiServerProblem(apiServer);
+  if (problem !== undefined || !/^\d{1,5}$/.test(p)) throw new ConfigError(IN_CLUSTER_ENV.host, `and ${IN_CLUSTER_ENV.port} do not make an API server URL: ${quoted(apiServer)}`);
+  return { ...auth, apiServer };
 }
 
 function host(env: Env): string {
@@ -128,6 +162,9 @@ export function loadConfig(env: Env): SidecarConfig {
   const drainDelayMs = readInteger(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
   // Unset only outside SidecarApp: then the bound follows this run's own drain and timeout.
   const shutdownBound = { ...SIDECAR_INTEGERS.shutdownTimeoutMs, default: standaloneTimingBudget(drainDelayMs, upstreamTimeoutMs).sidecarShutdownTimeoutMs };
+  // Before the rest: route rules name JWT issuers.
+  const jwtIssuers = readSetting(env, SIDECAR_ENV.jwtIssuers, SIDECAR_DEFAULTS.jwtIssuers, parseJwtIssuers);
+  const kubernetes = kubernetesAuth(env);
   const cfg: SidecarConfig = {
     host: host(env),
     port: readInteger(env, SIDECAR_ENV.port, SIDECAR_INTEGERS.port),
@@ -135,7 +172,7 @@ export function loadConfig(env: Env): SidecarConfig {
     upstream,
     upstreamAddress: upstreamAddressOf(upstream),
     tokensDir: tokensDir(env),
-    publicPaths: publicPaths(env),
+    routes: routes(env, [...jwtIssuers.map((i) => i.name), ...(kubernetes === undefined ? [] : [KUBERNETES_ISSUER_NAME])]),
     upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, envText(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
     upstreamTimeoutMs,
     upstreamIdleTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamIdleTimeoutMs, SIDECAR_INTEGERS.upstreamIdleTimeoutMs),
@@ -147,7 +184,8 @@ export function loadConfig(env: Env): SidecarConfig {
     tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
     logLevel: readSetting(env, SIDECAR_ENV.logLevel, SIDECAR_DEFAULTS.logLevel, parseLogLevel),
     drainHook: readSetting(env, SIDECAR_ENV.drainHook, SIDECAR_DEFAULTS.drainHook, parseBoolean),
-    jwtIssuers: readSetting(env, SIDECAR_ENV.jwtIssuers, SIDECAR_DEFAULTS.jwtIssuers, parseJwtIssuers),
+    jwtIssuers,
+    kubernetesAuth: kubernetes,
   };
   if (cfg.port !== 0 && cfg.port === cfg.adminPort) {
     throw new ConfigError(SIDECAR_ENV.adminPort, `must differ from ${SIDECAR_ENV.port} (${cfg.port})`);

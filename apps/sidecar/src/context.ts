@@ -13,8 +13,12 @@ export interface RequestContext {
   readonly requestId: string;
   /** Name of the token that authenticated the request. */
   subject: string | undefined;
+  /** The verified JWT's forwarded claims, a flat [header, value, …] list. */
+  claimHeaders: readonly string[] | undefined;
   /** Why the request was refused, or "public". */
   reason: string | undefined;
+  /** The route rule that decided the request (1-based), or "default"; undefined: refused before any rule. */
+  rule: number | 'default' | undefined;
   /** Upstream error code when forwarding failed. */
   upstreamError: string | undefined;
   /** Status forwarded for an upgrade (101, or the upstream's refusal). */
@@ -47,7 +51,9 @@ export function contextOf(req: IncomingMessage): RequestContext {
       start: performance.now(),
       requestId: pickRequestId(req.headers[FORWARDED_HEADERS.requestId]),
       subject: undefined,
+      claimHeaders: undefined,
       reason: undefined,
+      rule: undefined,
       upstreamError: undefined,
       upgradeStatus: undefined,
       upstreamStart: 0,

@@ -150,6 +150,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
         setHost: false,
         headers: upstreamRequestHeaders(req, {
           subject: ctx.subject,
+          claimHeaders: ctx.claimHeaders,
           requestId: ctx.requestId,
           forwardAuthorization,
           framing,
@@ -202,7 +203,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
         method: 'GET',
         path: upstreamTarget(req.url),
         setHost: false,
-        headers: upstreamRequestHeaders(req, { subject: ctx.subject, requestId: ctx.requestId, forwardAuthorization, framing, upgrade: true, fallbackHost }),
+        headers: upstreamRequestHeaders(req, { subject: ctx.subject, claimHeaders: ctx.claimHeaders, requestId: ctx.requestId, forwardAuthorization, framing, upgrade: true, fallbackHost }),
       });
     } catch (err) {
       server.emit('error', unforwardable((err as Error).message), req, socket);

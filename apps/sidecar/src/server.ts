@@ -4,7 +4,7 @@
  * machinery costs more than the proxying itself (docs/performance.md).
  */
 import * as http from 'http';
-import { SIDECAR_ENV } from '../../../lib/src/contract';
+import { KUBERNETES_ISSUER_NAME, SIDECAR_ENV } from '../../../lib/src/contract';
 import { createAdminApp } from './admin';
 import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';
@@ -12,11 +12,13 @@ import type { SidecarConfig } from './config';
 import { createForwarder } from './forward';
 import { JwksUrlStore } from './jwt/jwks-url';
 import { JwksFileStore } from './jwt/keys';
+import { KubernetesKeysStore, kubernetesIssuer } from './jwt/kubernetes';
 import { createJwtVerifier } from './jwt/verify';
 import type { JwtVerifier } from './jwt/verify';
 import { listen } from './listen';
 import type { Logger } from './log';
 import { createMetrics } from './metrics';
+import { compileRoutes } from './routes';
 import type { SidecarMetrics } from './metrics';
 import { CLIENT_KEEPALIVE_TIMEOUT_MS, createProxyServer } from './proxy-server';
 import type { Lifecycle } from './proxy-server';
@@ -48,7 +50,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     },
   });
   // No issuers: no verifier, and the static-token path is exactly what it is without JWTs.
-  const jwks = new Map<string, JwksFileStore | JwksUrlStore>(
+  const jwks = new Map<string, JwksFileStore | JwksUrlStore | KubernetesKeysStore>(
     config.jwtIssuers.map((issuer): [string, JwksFileStore | JwksUrlStore] => {
       const onReload = (result: 'success' | 'failure', count: number): void => {
         metrics.jwksReload(issuer.name, result);
@@ -62,11 +64,28 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       return [issuer.name, store];
     }),
   );
+  // Service-account tokens: one more key source, whose issuer (iss) the API server names.
+  const kubernetes =
+    config.kubernetesAuth === undefined
+      ? undefined
+      : new KubernetesKeysStore({
+          auth: config.kubernetesAuth,
+          apiServer: config.kubernetesAuth.apiServer,
+          logger,
+          onReload: (result, count) => {
+            metrics.jwksReload(KUBERNETES_ISSUER_NAME, result);
+            metrics.jwksKeysLoaded(KUBERNETES_ISSUER_NAME, count);
+          },
+          onChange: () => jwt?.clearCache(),
+        });
+  if (kubernetes !== undefined) jwks.set(KUBERNETES_ISSUER_NAME, kubernetes);
+  const byIss = new Map(config.jwtIssuers.map((i) => [i.issuer, i]));
   const jwt: JwtVerifier | undefined =
-    config.jwtIssuers.length === 0
+    jwks.size === 0
       ? undefined
       : createJwtVerifier({
-          issuers: config.jwtIssuers,
+          issuers: kubernetes === undefined ? config.jwtIssuers : [...config.jwtIssuers, kubernetesIssuer(config.kubernetesAuth!, config.kubernetesAuth!.apiServer, '')],
+          issuerFor: (iss) => byIss.get(iss) ?? (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : undefined),
           keys: (name) => jwks.get(name)!.keys,
           // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
           onUnknownKey: (name) => {
@@ -75,7 +94,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
           },
         });
   const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm, jwt });
-  const admit = createAdmission({ publicPaths: config.publicPaths, authenticator });
+  const admit = createAdmission({ routes: compileRoutes(config.routes), authenticator });
   const forwarder = createForwarder({
     upstream: config.upstreamAddress,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -133,6 +152,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     proxy,
     adminServer,
     tokens,
+    keySources: [...jwks.values()],
     forwarder,
     logger,
   });
