@@ -9,6 +9,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/Horizo
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
 import { CONTAINER_NAMES, DEFAULT_PORTS, HEALTH_PATHS, JWKS_MOUNT_ROOT, MAIN_ENV, RUN_AS, SIDECAR_ENV, TOKENS_MOUNT_PATH, parseJwtIssuers } from '../lib/src/contract';
 import { JwtIssuerOptions, LogLevel, SidecarApp, SidecarAppProps, SidecarMode } from '../lib/src';
@@ -75,6 +76,7 @@ function selects(selector: Record<string, string>, labels: Record<string, string
 const MODELS: Record<string, { new (data: any): { validate(): void } }> = {
   'apps/v1/Deployment': Deployment,
   'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
@@ -98,8 +100,8 @@ describe('default chart (main.ts)', () => {
     expect(manifests).toMatchSnapshot();
   });
 
-  test('synthesizes exactly a Deployment, a Service and the two NetworkPolicies', () => {
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'NetworkPolicy', 'Service']);
+  test('synthesizes exactly a ServiceAccount, a Deployment, a Service and the two NetworkPolicies', () => {
+    expect(manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'NetworkPolicy', 'Service', 'ServiceAccount']);
   });
 
   test('the Deployment has exactly two containers: main on 8080 and sidecar on 8081', () => {
@@ -307,13 +309,13 @@ describe('main.ts image overrides', () => {
     expect(() => synthMain({ [IMAGE_ENV.sidecar]: 'auth:latest' })).toThrow(/sidecar\.image .*latest/);
   });
 
-  test('synth writes dist-style YAML with the Deployment, the Service and the NetworkPolicy', () => {
+  test('synth writes dist-style YAML with the ServiceAccount, the Deployment, the Service and the NetworkPolicies', () => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-app-synth-'));
     try {
       buildApp({ outdir, env: {} }).synth();
       const file = path.join(outdir, `${CHART_NAME}.k8s.yaml`);
       const kinds = parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS().kind);
-      expect(kinds).toEqual(['Deployment', 'Service', 'NetworkPolicy', 'NetworkPolicy']);
+      expect(kinds).toEqual(['ServiceAccount', 'Deployment', 'Service', 'NetworkPolicy', 'NetworkPolicy']);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
@@ -389,7 +391,7 @@ describe('SidecarApp props', () => {
     expect(sidecar.args).toBeUndefined();
     expect(envOf(sidecar)).toMatchObject({
       SIDECAR_REALM: 'orders',
-      [SIDECAR_ENV.publicPaths]: '/healthz,/version',
+      [SIDECAR_ENV.routes]: '{"rules":[{"path":"/healthz","effect":"public"},{"path":"/version","effect":"public"}]}',
       [SIDECAR_ENV.forwardAuthorization]: 'true',
       [SIDECAR_ENV.logLevel]: 'debug',
     });
@@ -402,6 +404,7 @@ describe('SidecarApp props', () => {
   test('optional sidecar env is left out by default', () => {
     const env = envOf(container(synthApp(), 'sidecar'));
     expect(env).not.toHaveProperty(SIDECAR_ENV.publicPaths);
+    expect(env).not.toHaveProperty(SIDECAR_ENV.routes);
     expect(env).not.toHaveProperty(SIDECAR_ENV.forwardAuthorization);
   });
 
@@ -514,7 +517,7 @@ describe('SidecarApp props', () => {
       adminPortAllowedFrom: [kplus.Pods.all(chart, 'all')],
     });
     const manifests = [...Testing.synth(chart), ...synthApp({ autoscaling: { minReplicas: 1, maxReplicas: 4 }, publicPaths: ['/ping'], forwardAuthorization: true })];
-    expect(new Set(manifests.map((m) => m.kind))).toEqual(new Set(['Deployment', 'Service', 'NetworkPolicy', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']));
+    expect(new Set(manifests.map((m) => m.kind))).toEqual(new Set(['ServiceAccount', 'Deployment', 'Service', 'NetworkPolicy', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']));
     for (const m of manifests) expect(() => validateAgainstSchema(m)).not.toThrow();
   });
 });
@@ -772,8 +775,13 @@ describe('JWT issuers', () => {
   const { jwksConfigMap: _omit, ...noKeys } = ok;
   const refused: Array<[string, JwtIssuerOptions[], RegExp]> = [
     ['an http: jwksUrl', [{ ...noKeys, jwksUrl: 'http://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] jwksUrl must be an https: URL/],
-    ['both key sources', [{ ...ok, jwksUrl: 'https://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap and jwksUrl/],
-    ['neither key source', [noKeys], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap and jwksUrl/],
+    ['both key sources', [{ ...ok, jwksUrl: 'https://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['a key set and an HMAC secret', [{ ...ok, hmacSecret: 'shared' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['neither key source', [noKeys], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['an asymmetric alg with hmacSecret', [{ ...noKeys, hmacSecret: 'shared', algorithms: ['RS256'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "RS256": an issuer with hmacSecretFile/],
+    ['an hmacSecretKey without hmacSecret', [{ ...ok, hmacSecretKey: 'k' }], /^SidecarApp: jwtIssuers\[0\]\.hmacSecretKey goes with hmacSecret/],
+    ['a reserved issuer name', [{ ...ok, name: 'kubernetes' }], /^SidecarApp: jwtIssuers\[0\] name "kubernetes" is reserved/],
+    ['forwardClaims sharing a header', [{ ...ok, forwardClaims: ['org_unit', 'org-unit'] }], /^SidecarApp: jwtIssuers\[0\] forwardClaims "org_unit" and "org-unit" would share one header/],
     ['a name used twice', [ok, { ...ok, issuer: 'https://other.test' }], /^SidecarApp: jwtIssuers\[1\] name "idp" is used twice/],
     ['an issuer listed twice', [ok, { ...ok, name: 'other' }], /^SidecarApp: jwtIssuers\[1\] issuer "https:\/\/idp.test" is listed twice/],
     ['alg none', [{ ...ok, algorithms: ['none'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "none"/],
@@ -791,6 +799,18 @@ describe('JWT issuers', () => {
   ];
   test.each(refused)('refused at synth, naming the prop: %s', (_what, jwtIssuers, message) => {
     expect(() => synthApp({ jwtIssuers })).toThrow(message);
+  });
+
+  test('an HMAC issuer: its Secret mounted read-only into the sidecar only (mode 0440), HS256 by default, forwardClaims in the env', () => {
+    const manifests = synthApp({ jwtIssuers: [{ ...noKeys, name: 'internal', hmacSecret: 'internal-hs256', forwardClaims: ['groups'] }] });
+    const volume = podSpec(manifests).volumes.find((v: Manifest) => v.secret?.secretName === 'internal-hs256');
+    expect(volume.secret).toEqual({ secretName: 'internal-hs256', defaultMode: 0o440, optional: false });
+    const sidecar = sidecarOf(manifests);
+    expect(sidecar.volumeMounts).toContainEqual({ name: volume.name, mountPath: `${JWKS_MOUNT_ROOT}/internal`, readOnly: true });
+    expect((container(manifests, CONTAINER_NAMES.main).volumeMounts ?? []).map((m: Manifest) => m.name)).not.toContain(volume.name);
+    expect(JSON.parse(envOf(sidecar)[SIDECAR_ENV.jwtIssuers])).toEqual([
+      { name: 'internal', issuer: 'https://idp.test', audiences: ['api'], hmacSecretFile: `${JWKS_MOUNT_ROOT}/internal/secret`, forwardClaims: ['groups'] },
+    ]);
   });
 
   test('SIDECAR_JWT_ISSUERS cannot be set through sidecar.env', () => {

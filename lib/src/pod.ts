@@ -5,7 +5,7 @@
  * non-numeric non-root user) is set here on purpose. Its pod address label stays: cdk8s-plus selects
  * these pods by it when a chart passes `app.deployment` as a peer or selector.
  */
-import { ApiObject, Duration, JsonPatch } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Lazy } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
@@ -24,11 +24,12 @@ import {
   encodeDrainHook,
   encodeInteger,
   encodeJwtIssuers,
-  encodePublicPaths,
   encodeUpstream,
 } from './contract';
 import { ADMIN_PORT_NAME, SidecarMode } from './props';
 import type { ResolvedContainer, ResolvedProps } from './props';
+import { encodeCheckedRoutes } from './routes';
+import type { ResolvedRoutes } from './routes';
 import * as check from './validate';
 
 const TOKENS_VOLUME = 'tokens';
@@ -61,6 +62,14 @@ function httpProbe(path: string, port: number, periodSeconds: number, failureThr
     failureThreshold,
     successThreshold: 1,
   });
+}
+
+/** The table that leaves SIDECAR_ROUTES unset: no rule, and the default default. */
+const routesAreDefault = (table: ResolvedRoutes) => table.rules.length === 0 && table.default === 'authenticated';
+
+/** SIDECAR_ROUTES as the table is at synth, checked then (typed string: cdk8s resolves the Lazy in place). */
+function routesEnvValue(table: ResolvedRoutes): string {
+  return Lazy.any({ produce: () => encodeCheckedRoutes(table) }) as string;
 }
 
 /** Env the construct owns, then the user's extra env; a user entry with an owned name is refused. */
@@ -148,7 +157,10 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
         [SIDECAR_ENV.upstreamTimeoutMs, encodeInteger(config.upstreamTimeoutMs)],
         // Exit on our own before the kubelet's SIGKILL.
         [SIDECAR_ENV.shutdownTimeoutMs, encodeInteger(config.timing.sidecarShutdownTimeoutMs)],
-        [SIDECAR_ENV.publicPaths, encodePublicPaths(config.publicPaths)],
+        // The route table carries the public paths. Unset while it is the default; produced at synth,
+        // so rules addRoute appends after the constructor are in it.
+        [SIDECAR_ENV.publicPaths, undefined],
+        [SIDECAR_ENV.routes, routesAreDefault(config.routes) ? undefined : routesEnvValue(config.routes)],
         // Unset without issuers: the file paths are where createDeployment mounts their ConfigMaps.
         [SIDECAR_ENV.jwtIssuers, encodeJwtIssuers(config.jwtIssuers.specs)],
         // Unset when it is the app's default, so the manifest only says what differs.
@@ -171,7 +183,7 @@ function sidecarContainer(config: ResolvedProps): kplus.ContainerProps {
 }
 
 /** The Deployment running the pod. */
-export function createDeployment(scope: Construct, config: ResolvedProps): kplus.Deployment {
+export function createDeployment(scope: Construct, config: ResolvedProps, serviceAccount: kplus.IServiceAccount): kplus.Deployment {
   const deployment = new kplus.Deployment(scope, 'deployment', {
     metadata: { name: config.name, labels: { ...config.labels } },
     // Our own selector labels, not cdk8s-plus's generated one: other charts select these pods by them.
@@ -181,6 +193,8 @@ export function createDeployment(scope: Construct, config: ResolvedProps): kplus
     replicas: config.autoscaling ? undefined : config.replicas,
     // Start the new pod before stopping an old one: capacity never drops.
     strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+    // Its own account, as its identity; no token is mounted but the projections that need one.
+    serviceAccount,
     automountServiceAccountToken: false,
     terminationGracePeriod: Duration.seconds(config.terminationGracePeriodSeconds),
     securityContext: {
@@ -203,14 +217,25 @@ export function createDeployment(scope: Construct, config: ResolvedProps): kplus
   });
   const sidecar = [...deployment.containers, ...deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
   sidecar.mount(TOKENS_MOUNT_PATH, tokens, { readOnly: true });
+  // A table that starts as the default gets its variable with the first rule addRoute appends.
+  if (routesAreDefault(config.routes)) {
+    const addEnv = () => {
+      if (!(SIDECAR_ENV.routes in sidecar.env.variables)) sidecar.env.addVariable(SIDECAR_ENV.routes, kplus.EnvValue.fromValue(routesEnvValue(config.routes)));
+    };
+    config.routes.onAppend.push(addEnv);
+  }
   // Each JWT issuer's ConfigMap (its JWKS, or the CA of its jwksUrl), into the sidecar only, also
   // as a directory: an edited ConfigMap reaches the pod, and the sidecar reloads the JWKS file.
+  // An HMAC issuer's Secret the same way, readable by the pod's group only.
   config.jwtIssuers.mounts.forEach((m, i) => {
-    const volume = kplus.Volume.fromConfigMap(scope, `jwks-${i}`, kplus.ConfigMap.fromConfigMapName(scope, `jwks-configmap-${i}`, m.configMap), {
-      name: `${JWKS_VOLUME_PREFIX}${i}`,
-      defaultMode: 0o444,
-      optional: false,
-    });
+    const volume =
+      m.secret !== undefined
+        ? kplus.Volume.fromSecret(scope, `jwks-${i}`, kplus.Secret.fromSecretName(scope, `jwks-secret-${i}`, m.secret), { name: `${JWKS_VOLUME_PREFIX}${i}`, defaultMode: 0o440, optional: false })
+        : kplus.Volume.fromConfigMap(scope, `jwks-${i}`, kplus.ConfigMap.fromConfigMapName(scope, `jwks-configmap-${i}`, m.configMap!), {
+            name: `${JWKS_VOLUME_PREFIX}${i}`,
+            defaultMode: 0o444,
+            optional: false,
+          });
     sidecar.mount(m.path, volume, { readOnly: true });
   });
 

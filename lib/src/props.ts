@@ -22,7 +22,11 @@ import {
   quoted,
   timingBudget,
 } from './contract';
-import type { JwtAlgorithm, JwtIssuerSpec, TimingBudget } from './contract';
+import type { JwtAlgorithm, JwtIssuerSpec, KubernetesAuthSpec, TimingBudget } from './contract';
+import { resolveServiceAccountAuth } from './identity';
+import type { ServiceAccountAuthOptions } from './identity';
+import { resolveRoutes } from './routes';
+import type { DefaultRouteEffect, ResolvedRoutes, RouteRule } from './routes';
 import * as check from './validate';
 
 /** The log level of both containers (pino's levels). */
@@ -114,8 +118,8 @@ export interface JwtIssuerOptions {
   /**
    * Name of an existing ConfigMap holding the issuer's JWKS under `jwksConfigMapKey`. Mounted
    * read-only as a directory, so an edited ConfigMap reaches the running pod (the sidecar reloads it).
-   * Exactly one of `jwksConfigMap` and `jwksUrl`.
-   * @default - none: `jwksUrl` must be set
+   * Exactly one of `jwksConfigMap`, `jwksUrl` and `hmacSecret`.
+   * @default - none: `jwksUrl` or `hmacSecret` must be set
    */
   readonly jwksConfigMap?: string;
   /**
@@ -129,6 +133,18 @@ export interface JwtIssuerOptions {
    * @default - none: `jwksConfigMap` must be set
    */
   readonly jwksUrl?: string;
+  /**
+   * Name of an existing Secret holding the issuer's HMAC secret (at least 32 bytes for HS256) under
+   * `hmacSecretKey`: the issuer then verifies HS256/HS384/HS512 only, with that secret, never with a
+   * public key. Mounted read-only into the sidecar and reloaded on change.
+   * @default - none: an asymmetric issuer (`jwksConfigMap` or `jwksUrl`)
+   */
+  readonly hmacSecret?: string;
+  /**
+   * The key of `hmacSecret` that holds the secret. Only with `hmacSecret`.
+   * @default "secret"
+   */
+  readonly hmacSecretKey?: string;
   /**
    * Name of an existing ConfigMap holding, under the key `ca.crt`, the PEM CA certificates to trust
    * for `jwksUrl` (a private CA). Only with `jwksUrl`.
@@ -160,6 +176,12 @@ export interface JwtIssuerOptions {
    * @default "sub"
    */
   readonly subjectClaim?: string;
+  /**
+   * Claims forwarded upstream, each as the header `x-auth-claim-<claim, lowercased>`; a value that
+   * is not printable ASCII (at most 256 characters) refuses the request. Client copies are stripped.
+   * @default - none
+   */
+  readonly forwardClaims?: string[];
 }
 
 /** Props of SidecarApp: every one is optional, and an invalid one fails at synth naming it. */
@@ -223,10 +245,23 @@ export interface SidecarAppProps {
    */
   readonly tokenSecretName?: string;
   /**
-   * Exact paths the sidecar forwards without a token (e.g. "/healthz").
+   * Exact paths the sidecar forwards without a token (e.g. "/healthz"): shorthand for public
+   * `routes` rules, placed before them. Canonical paths without '*'.
    * @default - none
    */
   readonly publicPaths?: string[];
+  /**
+   * Route rules (at most 64 with `publicPaths`), tried in order; the first that matches a request
+   * decides whether it is public, needs any valid credential, or only certain callers'. More can be
+   * appended with `addRoute`. Reaches the sidecar as `SIDECAR_ROUTES`.
+   * @default - none: every path but `publicPaths` needs a valid credential
+   */
+  readonly routes?: RouteRule[];
+  /**
+   * What a request no route rule matches gets.
+   * @default DefaultRouteEffect.AUTHENTICATED
+   */
+  readonly defaultRouteEffect?: DefaultRouteEffect;
   /**
    * Forward the client's Authorization header to the main container.
    * @default false
@@ -309,6 +344,14 @@ export interface SidecarAppProps {
    * @default - none: only the static tokens count
    */
   readonly jwtIssuers?: JwtIssuerOptions[];
+  /**
+   * Accept Kubernetes service-account tokens: projected tokens for one of the audiences, verified
+   * against the cluster issuer's keys. Adds the sidecar's own token for the API server and the
+   * cluster CA (`kube-root-ca.crt`), in a projected volume mounted into the sidecar only.
+   * `allowCallsFrom` turns it on with the defaults.
+   * @default - off
+   */
+  readonly serviceAccountAuth?: ServiceAccountAuthOptions;
 }
 
 /** The well-known labels, as the Kubernetes docs recommend them. */
@@ -347,7 +390,9 @@ export interface ResolvedContainer {
 
 /** A ConfigMap mounted as a directory into the sidecar for a JWT issuer. */
 export interface JwtConfigMapMount {
-  readonly configMap: string;
+  /** A ConfigMap (a JWKS or a CA) or, for an HMAC issuer, a Secret. */
+  readonly configMap?: string;
+  readonly secret?: string;
   /** The directory: `<JWKS_MOUNT_ROOT>/<issuer name>`. */
   readonly path: string;
 }
@@ -372,7 +417,8 @@ export interface ResolvedProps {
   readonly sidecarServicePortName: string;
   readonly sidecarServicePort: number;
   readonly tokenSecretName: string;
-  readonly publicPaths: readonly string[];
+  /** publicPaths and routes as one table; `addRoute` appends to it until synth. */
+  readonly routes: ResolvedRoutes;
   readonly forwardAuthorization: boolean;
   readonly upstreamTimeoutMs: number;
   readonly drainDelayMs: number;
@@ -389,6 +435,8 @@ export interface ResolvedProps {
   readonly spreadsOverNodes: boolean;
   readonly logLevel: LogLevel;
   readonly jwtIssuers: ResolvedJwtIssuers;
+  /** SIDECAR_KUBERNETES_AUTH; undefined: service-account auth is off (until allowCallsFrom). */
+  readonly kubernetesAuth: KubernetesAuthSpec | undefined;
   /** Labels that select the pods. */
   readonly selectorLabels: Readonly<Record<string, string>>;
   /** Every label of every object and of the pods. */
@@ -502,6 +550,8 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
     if (key === LABEL.name || key === LABEL.instance) check.fail('labels', `must not set "${key}": it selects the pods, use the name prop`);
   }
   const selectorLabels = { [LABEL.name]: name, [LABEL.instance]: name };
+  const jwtIssuers = resolveJwtIssuers(props.jwtIssuers ?? []);
+  const publicPaths = check.publicPaths('publicPaths', props.publicPaths ?? []);
 
   return {
     name,
@@ -515,7 +565,7 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
     sidecarServicePortName,
     sidecarServicePort,
     tokenSecretName: check.dnsSubdomain('tokenSecretName', props.tokenSecretName ?? `${name}-tokens`),
-    publicPaths: check.publicPaths('publicPaths', props.publicPaths ?? []),
+    routes: resolveRoutes(publicPaths, props.routes, props.defaultRouteEffect, jwtIssuers.specs.map((s) => s.name)),
     forwardAuthorization: props.forwardAuthorization ?? false,
     upstreamTimeoutMs,
     drainDelayMs,
@@ -530,7 +580,8 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
     autoscaling,
     spreadsOverNodes: autoscaling !== undefined || replicas > 1,
     logLevel: check.logLevel('logLevel', props.logLevel ?? (DEFAULT_LOG_LEVEL as LogLevel)) as LogLevel,
-    jwtIssuers: resolveJwtIssuers(props.jwtIssuers ?? []),
+    jwtIssuers,
+    kubernetesAuth: resolveServiceAccountAuth(props.serviceAccountAuth, name),
     selectorLabels,
     labels: { ...selectorLabels, [LABEL.component]: 'server', [LABEL.partOf]: name, [LABEL.managedBy]: 'cdk8s', ...userLabels },
   };
@@ -566,6 +617,7 @@ function resolveAutoscaling(props: SidecarAppProps): Required<AutoscalingOptions
 
 export const DEFAULT_JWKS_CONFIGMAP_KEY = 'jwks.json';
 export const CA_CONFIGMAP_KEY = 'ca.crt';
+export const DEFAULT_HMAC_SECRET_KEY = 'secret';
 // A ConfigMap key as the API server checks it.
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
 
@@ -586,23 +638,28 @@ function resolveJwtIssuers(options: readonly JwtIssuerOptions[]): ResolvedJwtIss
   options.forEach((o, i) => {
     const prop = `jwtIssuers[${i}]`;
     if (typeof o !== 'object' || o === null) check.fail(prop, 'must be an object');
-    if ((o.jwksConfigMap === undefined) === (o.jwksUrl === undefined)) check.fail(prop, 'must have exactly one of jwksConfigMap and jwksUrl');
-    if (o.jwksConfigMap === undefined && o.jwksConfigMapKey !== undefined) check.fail(`${prop}.jwksConfigMapKey`, 'goes with jwksConfigMap, not jwksUrl');
-    if (o.jwksUrl === undefined && o.caConfigMap !== undefined) check.fail(`${prop}.caConfigMap`, 'goes with jwksUrl, not jwksConfigMap');
+    if ([o.jwksConfigMap, o.jwksUrl, o.hmacSecret].filter((v) => v !== undefined).length !== 1) check.fail(prop, 'must have exactly one of jwksConfigMap, jwksUrl and hmacSecret');
+    if (o.jwksConfigMap === undefined && o.jwksConfigMapKey !== undefined) check.fail(`${prop}.jwksConfigMapKey`, 'goes with jwksConfigMap');
+    if (o.hmacSecret === undefined && o.hmacSecretKey !== undefined) check.fail(`${prop}.hmacSecretKey`, 'goes with hmacSecret');
+    if (o.jwksUrl === undefined && o.caConfigMap !== undefined) check.fail(`${prop}.caConfigMap`, 'goes with jwksUrl');
     // The directory of the issuer's ConfigMap; the contract's check of the name comes below, before any use.
     const dir = `${JWKS_MOUNT_ROOT}/${String(o.name)}`;
     const configMap = o.jwksConfigMap ?? o.caConfigMap;
-    const key = o.jwksConfigMap !== undefined ? (o.jwksConfigMapKey ?? DEFAULT_JWKS_CONFIGMAP_KEY) : CA_CONFIGMAP_KEY;
+    const key =
+      o.jwksConfigMap !== undefined ? (o.jwksConfigMapKey ?? DEFAULT_JWKS_CONFIGMAP_KEY) : o.hmacSecret !== undefined ? (o.hmacSecretKey ?? DEFAULT_HMAC_SECRET_KEY) : CA_CONFIGMAP_KEY;
     if (o.jwksConfigMap !== undefined) check.dnsSubdomain(`${prop}.jwksConfigMap`, o.jwksConfigMap);
     if (o.caConfigMap !== undefined) check.dnsSubdomain(`${prop}.caConfigMap`, o.caConfigMap);
+    if (o.hmacSecret !== undefined) check.dnsSubdomain(`${prop}.hmacSecret`, o.hmacSecret);
     if (typeof key !== 'string' || key.length > 253 || !CONFIGMAP_KEY.test(key) || key === '.' || key === '..') {
-      check.fail(`${prop}.jwksConfigMapKey`, `must be a ConfigMap key (1-253 characters of A-Z a-z 0-9 - _ ., not "." or ".."), got ${typeof key === 'string' ? quoted(key) : typeof key}`);
+      const keyProp = o.hmacSecret !== undefined ? 'hmacSecretKey' : 'jwksConfigMapKey';
+      check.fail(`${prop}.${keyProp}`, `must be a ${o.hmacSecret !== undefined ? 'Secret' : 'ConfigMap'} key (1-253 characters of A-Z a-z 0-9 - _ ., not "." or ".."), got ${typeof key === 'string' ? quoted(key) : typeof key}`);
     }
     const spec: JwtIssuerSpec = {
       name: o.name,
       issuer: o.issuer,
       audiences: Array.isArray(o.audiences) ? [...o.audiences] : o.audiences,
       ...(o.jwksConfigMap !== undefined ? { jwksFile: `${dir}/${key}` } : {}),
+      ...(o.hmacSecret !== undefined ? { hmacSecretFile: `${dir}/${key}` } : {}),
       ...(o.jwksUrl !== undefined ? { jwksUrl: o.jwksUrl } : {}),
       ...(o.caConfigMap !== undefined ? { caFile: `${dir}/${key}` } : {}),
       ...(o.refreshSeconds !== undefined ? { refreshSeconds: o.refreshSeconds } : {}),
@@ -610,6 +667,7 @@ function resolveJwtIssuers(options: readonly JwtIssuerOptions[]): ResolvedJwtIss
       ...(o.clockSkewSeconds !== undefined ? { clockSkewSeconds: o.clockSkewSeconds } : {}),
       ...(o.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: o.maxLifetimeSeconds } : {}),
       ...(o.subjectClaim !== undefined ? { subjectClaim: o.subjectClaim } : {}),
+      ...(o.forwardClaims !== undefined ? { forwardClaims: Array.isArray(o.forwardClaims) ? [...o.forwardClaims] : o.forwardClaims } : {}),
     };
     // The issuer alone: its own problems name it.
     const problem = jwtIssuersProblem([spec]);
@@ -619,6 +677,7 @@ function resolveJwtIssuers(options: readonly JwtIssuerOptions[]): ResolvedJwtIss
     }
     specs.push(spec);
     if (configMap !== undefined) mounts.push({ configMap, path: dir });
+    if (o.hmacSecret !== undefined) mounts.push({ secret: o.hmacSecret, path: dir });
   });
   // The list: its size, and names and issuers used twice.
   const problem = jwtIssuersProblem(specs);

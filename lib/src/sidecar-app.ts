@@ -4,13 +4,19 @@
  * cdk8s-plus-28 constructs, so charts compose with it the cdk8s-plus way (Ingress backends,
  * network peers, more containers).
  */
+import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { CONTAINER_NAMES, serviceAccountSubject } from './contract';
+import type { KubernetesAuthSpec } from './contract';
+import { createServiceAccount, enableServiceAccountAuth, mountCallerToken, resolveServiceAccountAuth } from './identity';
 import { createNetworkPolicies } from './network-policy';
 import { createDeployment } from './pod';
 import { resolveProps } from './props';
 import type { ResolvedProps, SidecarAppProps } from './props';
+import { RouteEffect, appendRule } from './routes';
+import type { RouteRule } from './routes';
 import { createAutoscaler, createDisruptionBudget } from './scaling';
 import { createService } from './service';
 import * as check from './validate';
@@ -51,8 +57,16 @@ export class SidecarApp extends Construct {
   readonly tokenSecretName: string;
   /** Labels that select this app's pods. */
   readonly selectorLabels: { [key: string]: string };
+  /** The pods' own ServiceAccount (named like the app): their identity as callers. No token is automounted. */
+  readonly serviceAccount: kplus.ServiceAccount;
 
   private readonly config: ResolvedProps;
+  /** SIDECAR_KUBERNETES_AUTH once service-account auth is on. */
+  private kubernetesAuth: KubernetesAuthSpec | undefined;
+  /** The subjects of the rule allowCallsFrom appends; the rule is added once, then grows. */
+  private callerSubjects: string[] | undefined;
+  /** Construct paths of the connected callers: connecting one twice changes nothing. */
+  private readonly callers = new Set<string>();
 
   constructor(scope: Construct, id: string, props: SidecarAppProps = {}) {
     super(scope, id);
@@ -66,7 +80,9 @@ export class SidecarApp extends Construct {
     this.tokenSecretName = config.tokenSecretName;
     this.selectorLabels = { ...config.selectorLabels };
 
-    this.deployment = createDeployment(this, config);
+    this.serviceAccount = createServiceAccount(this, config.name, config.labels);
+    this.deployment = createDeployment(this, config, this.serviceAccount);
+    if (config.kubernetesAuth !== undefined) this.turnOnServiceAccountAuth(config.kubernetesAuth);
     // Selected by the app's own labels, so other charts can select the same pods the same way.
     const pods = kplus.Pods.select(this, 'pods', { labels: { ...config.selectorLabels } });
     this.service = createService(this, config, pods);
@@ -96,8 +112,83 @@ export class SidecarApp extends Construct {
     this.guard('allowMainFrom').addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.main.port)]);
   }
 
+  /**
+   * Append a route rule after those of the props (publicPaths, then routes); it reaches the manifest
+   * at synth. Checked at once with the whole table: a rule an earlier one shadows is refused.
+   */
+  addRoute(rule: RouteRule): void {
+    appendRule(this.config.routes, rule);
+  }
+
+  /**
+   * Connect a caller: `caller` (another SidecarApp, or any cdk8s-plus workload with a
+   * ServiceAccount of its own) may call this app through its sidecar port.
+   * - The caller's pods get a projected service-account token with this app's audience, mounted
+   *   read-only, and an env var naming its file: `<NAME>_TOKEN_FILE` (`ORDERS_TOKEN_FILE` for an app
+   *   named "orders"). A SidecarApp caller gets it in its main container, a workload in every container.
+   * - This app's sidecar verifies service-account tokens (`serviceAccountAuth`, defaults if unset),
+   *   and a last rule `/*` admits exactly the connected service accounts: another account, even with
+   *   a token for this audience, gets 403. Rules added after it would never match: add them before.
+   * - This app's NetworkPolicy admits the caller's pods on the sidecar port, never on the main port.
+   *
+   * The caller's namespace must be known (its metadata or its Chart's `namespace`): it is part of
+   * the service account's identity.
+   */
+  allowCallsFrom(caller: SidecarApp | kplus.AbstractPod): void {
+    if (this.callers.has(caller.node.path)) return;
+    const auth = this.kubernetesAuth ?? resolveServiceAccountAuth({}, this.name)!;
+    if (this.kubernetesAuth === undefined) this.turnOnServiceAccountAuth(auth);
+    const { account, namespace, containers, peer } = callerOf(caller, this.name);
+    mountCallerToken(caller, containers, this.name, auth.audiences[0]);
+    const subject = serviceAccountSubject(namespace, account);
+    if (this.callerSubjects === undefined) {
+      this.addRoute({ path: '/*', effect: RouteEffect.SUBJECTS, subjects: [subject] });
+      this.callerSubjects = this.config.routes.rules[this.config.routes.rules.length - 1].subjects as string[];
+    } else if (!this.callerSubjects.includes(subject)) {
+      this.callerSubjects.push(subject);
+    }
+    // Without the NetworkPolicy (networkPolicy: false) every source reaches every port anyway.
+    this.networkPolicy?.addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.sidecar.port)]);
+    this.callers.add(caller.node.path);
+  }
+
+  private turnOnServiceAccountAuth(auth: KubernetesAuthSpec): void {
+    this.kubernetesAuth = auth;
+    enableServiceAccountAuth(this, this.sidecarContainer(), auth);
+  }
+
+  private sidecarContainer(): kplus.Container {
+    return [...this.deployment.containers, ...this.deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
+  }
+
+  /** The container the app's own code runs in. */
+  get mainContainer(): kplus.Container {
+    return this.deployment.containers.find((c) => c.name === CONTAINER_NAMES.main)!;
+  }
+
   private guard(method: string): kplus.NetworkPolicy {
     if (this.networkPolicy === undefined) check.fail('networkPolicy', `is false for SidecarApp ${this.name}: ${method} needs the NetworkPolicy it turns off`);
     return this.networkPolicy;
   }
+}
+
+/** A caller's identity and where its token goes; fails when its service account or namespace is unknown. */
+function callerOf(
+  caller: SidecarApp | kplus.AbstractPod,
+  callee: string,
+): { account: string; namespace: string; containers: kplus.Container[]; peer: kplus.INetworkPolicyPeer } {
+  const what = `allowCallsFrom (into ${callee})`;
+  if (caller instanceof SidecarApp) {
+    const namespace = caller.deployment.metadata.namespace ?? Chart.of(caller).namespace;
+    if (namespace === undefined) check.fail(what, `SidecarApp ${caller.name} has no namespace: set the namespace of its Chart (a service account's identity includes it)`);
+    return { account: caller.serviceAccount.name, namespace, containers: [caller.mainContainer], peer: caller.deployment };
+  }
+  if (!(caller instanceof kplus.AbstractPod)) check.fail(what, 'the caller must be a SidecarApp or a cdk8s-plus workload (Deployment, StatefulSet, Job, Pod, ...)');
+  const account = caller.serviceAccount?.name;
+  if (account === undefined) {
+    check.fail(what, `${caller.node.path} has no serviceAccount: give it one of its own (without, it runs as the namespace's "default" account, which every pod shares)`);
+  }
+  const namespace = caller.metadata.namespace ?? Chart.of(caller).namespace;
+  if (namespace === undefined) check.fail(what, `${caller.node.path} has no namespace: set the namespace of its Chart or metadata (a service account's identity includes it)`);
+  return { account, namespace, containers: [...caller.containers, ...caller.initContainers.filter((c) => c.restartPolicy === kplus.ContainerRestartPolicy.ALWAYS)], peer: caller as unknown as kplus.INetworkPolicyPeer };
 }

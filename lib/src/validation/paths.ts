@@ -22,8 +22,9 @@ export interface ConstructMetadata {
   readonly [name: string]: { readonly path: string };
 }
 
-/** The ApiObject of each SidecarApp object, relative to the SidecarApp (ids in sidecar-app.ts, pod.ts, service.ts, network-policy.ts, scaling.ts). */
+/** The ApiObject of each SidecarApp object, relative to the SidecarApp (ids in sidecar-app.ts, identity.ts, pod.ts, service.ts, network-policy.ts, scaling.ts). */
 export const SIDECAR_APP_LAYOUT = {
+  serviceAccount: 'service-account/Resource',
   deployment: 'deployment/Resource',
   service: 'service/Resource',
   networkPolicy: 'network-policy/Resource',
@@ -39,6 +40,7 @@ export function sidecarAppMember(o: KubeObject, app: SidecarAppPods): string | u
   if (o === w) return SIDECAR_APP_LAYOUT.deployment;
   if (o.namespace !== w.namespace) return undefined;
   if (isOwnService(o, app)) return SIDECAR_APP_LAYOUT.service;
+  if (o.kind === 'ServiceAccount' && o.name === w.name) return SIDECAR_APP_LAYOUT.serviceAccount;
   if (o.kind === 'NetworkPolicy' && o.name === w.name) return SIDECAR_APP_LAYOUT.networkPolicy;
   if (o.kind === 'NetworkPolicy' && o.name === `${w.name}-open-ports`) return SIDECAR_APP_LAYOUT.openPorts;
   if (o.kind === 'PodDisruptionBudget' && o.name === w.name) return SIDECAR_APP_LAYOUT.podDisruptionBudget;
