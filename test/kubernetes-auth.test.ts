@@ -75,6 +75,13 @@ describe('a projected service-account token', () => {
     expect(api.refused()).toBe(0);
   });
 
+  it('counts under the issuer name "kubernetes", not one label per account', async () => {
+    const text = await (await request(sidecar.adminPort!, { path: HEALTH_PATHS.metrics })).text();
+    expect(text).toMatch(/sidecar_http_requests_total\{code="200",subject="kubernetes"\} [1-9]/);
+    expect(text).not.toMatch(/subject="system/);
+    expect(text).toMatch(/sidecar_jwks_keys_loaded\{issuer="kubernetes"\} 1/);
+  });
+
   it('static tokens still work beside it', async () => {
     expect((await get(sidecar, 'static-token-0123456789abcdef')).status).toBe(200);
     expect(lastSubject()).toBe('ci');

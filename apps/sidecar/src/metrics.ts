@@ -3,6 +3,7 @@
  * Label children are cached so the per-request cost is a map lookup and an increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { KUBERNETES_ISSUER_NAME, SERVICE_ACCOUNT_SUBJECT_PREFIX } from '../../../lib/src/contract';
 import { AUTH_FAILURE_REASONS } from './authenticate';
 import type { AuthFailureReason } from './authenticate';
 import { CLIENT_ERROR_REASONS } from './admission';
@@ -29,11 +30,13 @@ export interface SidecarMetrics {
 
 /**
  * The subject label: a token name as it is, but only the issuer name of a JWT subject
- * (`<issuer>:<claim>`; token names hold no ':'), so one label per issuer, not one per user.
+ * (`<issuer>:<claim>`; token names hold no ':'), so one label per issuer, not one per user;
+ * service accounts (`system:serviceaccount:…`) count under their issuer's name, "kubernetes".
  */
 function subjectLabel(subject: string): string {
   const colon = subject.indexOf(':');
-  return colon === -1 ? subject : subject.slice(0, colon);
+  if (colon === -1) return subject;
+  return subject.startsWith(SERVICE_ACCOUNT_SUBJECT_PREFIX) ? KUBERNETES_ISSUER_NAME : subject.slice(0, colon);
 }
 
 export function createMetrics(): SidecarMetrics {
@@ -42,7 +45,7 @@ export function createMetrics(): SidecarMetrics {
 
   const requests = new Counter({
     name: 'sidecar_http_requests_total',
-    help: 'Requests answered on the proxy port, by status code and token name, or issuer name for a JWT (subject; empty when unauthenticated or public).',
+    help: 'Requests answered on the proxy port, by status code and token name, or issuer name for a JWT or service account (subject; empty when unauthenticated or public).',
     labelNames: ['code', 'subject'] as const,
     registers: [registry],
   });

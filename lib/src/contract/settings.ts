@@ -478,9 +478,12 @@ export const KUBERNETES_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES2
 /** The subject of a service-account token; namespace a DNS label, name a DNS subdomain. */
 export const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)$/;
 
+/** What every service account's identity starts with. */
+export const SERVICE_ACCOUNT_SUBJECT_PREFIX = 'system:serviceaccount:';
+
 /** The identity a service account's token authenticates as. */
 export function serviceAccountSubject(namespace: string, name: string): string {
-  return `system:serviceaccount:${namespace}:${name}`;
+  return `${SERVICE_ACCOUNT_SUBJECT_PREFIX}${namespace}:${name}`;
 }
 
 /**
