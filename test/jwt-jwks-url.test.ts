@@ -209,6 +209,32 @@ describe('JwksUrlStore in-process', () => {
     expect(store.unavailableReason).toMatch(/issuer "unit": no keys loaded: cannot fetch: \S*(CERT|SIGNATURE|ISSUER)/);
   });
 
+  it.each([
+    ['hangs before answering', { stallMs: 3_000 }],
+    ['sends the head and a few bytes, then trickles', { stallMs: 3_000, partialBytes: 5 }],
+  ])('an issuer that %s: the fetch gives up at its bound, no keys, and the reason says so', async (_what, slow) => {
+    issuerServer.set('/slow.json', { ...jwks(k1), ...slow });
+    const store = new JwksUrlStore({ issuer: issuerOf({ jwksUrl: issuerServer.url('/slow.json') }), logger, fetchTimeoutMs: 300 });
+    const began = Date.now();
+    await store.start();
+    store.close();
+    expect(Date.now() - began).toBeLessThan(2_000);
+    expect(store.keys).toHaveLength(0);
+    expect(store.unavailableReason).toMatch(/no complete answer within 300 ms/);
+  });
+
+  it('a slow issuer after a good fetch: the last good keys stay in force', async () => {
+    issuerServer.set('/slow-later.json', jwks(k1));
+    const results: string[] = [];
+    const store = new JwksUrlStore({ issuer: issuerOf({ jwksUrl: issuerServer.url('/slow-later.json') }), logger, fetchTimeoutMs: 300, onReload: (r) => results.push(r) });
+    await store.start();
+    issuerServer.set('/slow-later.json', { ...jwks(k2), stallMs: 3_000 });
+    await store.fetch('test');
+    store.close();
+    expect(results).toEqual(['success', 'failure']);
+    expect(store.keys.map((k) => k.kid)).toEqual(['k1']);
+  });
+
   it('a redirect is not followed', async () => {
     issuerServer.set('/moved.json', { status: 302, body: '', headers: { location: issuerServer.url('/unit.json') } });
     const before = issuerServer.count('/unit.json');

@@ -14,6 +14,10 @@ export interface JwksAnswer {
   readonly status?: number;
   readonly body: string;
   readonly headers?: Record<string, string>;
+  /** Wait this long before answering at all (a hung issuer). */
+  readonly stallMs?: number;
+  /** Send the head and this many bytes of the body, then wait `stallMs` before the rest (a trickling one). */
+  readonly partialBytes?: number;
 }
 
 export interface JwksServer {
@@ -35,9 +39,20 @@ export async function startJwksServer(ca: TestCa, port = 0): Promise<JwksServer>
   const server = https.createServer({ cert: ca.cert, key: ca.key }, (req, res) => {
     const p = (req.url ?? '/').split('?')[0];
     counts.set(p, (counts.get(p) ?? 0) + 1);
-    const answer = answers.get(p) ?? { status: 404, body: 'not found' };
-    res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
-    res.end(answer.body);
+    const answer: JwksAnswer = answers.get(p) ?? { status: 404, body: 'not found' };
+    const finish = () => {
+      if (!res.destroyed) res.end(answer.body.slice(answer.partialBytes ?? 0));
+    };
+    const head = () => {
+      if (res.destroyed) return;
+      res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
+      if (answer.partialBytes !== undefined) {
+        res.write(answer.body.slice(0, answer.partialBytes));
+        setTimeout(finish, answer.stallMs ?? 0).unref();
+      } else finish();
+    };
+    if (answer.stallMs !== undefined && answer.partialBytes === undefined) setTimeout(head, answer.stallMs).unref();
+    else head();
   });
   let bound = port;
   const listen = () =>

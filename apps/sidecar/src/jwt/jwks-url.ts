@@ -38,6 +38,8 @@ export interface JwksUrlStoreOptions {
   readonly onChange?: () => void;
   /** @default Date.now */
   readonly now?: () => number;
+  /** Bound on one whole fetch (connect, headers, body). @default FETCH_TIMEOUT_MS */
+  readonly fetchTimeoutMs?: number;
 }
 
 /** The outcome of one GET: the body, and the max-age the response allows caching for. */
@@ -54,7 +56,7 @@ function maxAgeOf(cacheControl: string | undefined): number | undefined {
 }
 
 /** One bounded GET. Rejects with a JwksError whose message is the reason logged. */
-export function get(url: string, ca: string | undefined, bearer?: string): Promise<Fetched> {
+export function get(url: string, ca: string | undefined, bearer?: string, timeoutMs = FETCH_TIMEOUT_MS): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (reason: string): void => {
@@ -94,7 +96,7 @@ export function get(url: string, ca: string | undefined, bearer?: string): Promi
       });
     });
     req.on('error', (err) => fail(`cannot fetch: ${(err as NodeJS.ErrnoException).code ?? err.message}`.slice(0, 200)));
-    const timer = setTimeout(() => fail(`no complete answer within ${FETCH_TIMEOUT_MS} ms`), FETCH_TIMEOUT_MS);
+    const timer = setTimeout(() => fail(`no complete answer within ${timeoutMs} ms`), timeoutMs);
     timer.unref();
   });
 }
@@ -172,7 +174,7 @@ export class JwksUrlStore {
 
   /** The JWKS document, fetched once; rejects with a JwksError. */
   protected download(ca: string | undefined): Promise<Fetched> {
-    return get(this.url, ca);
+    return get(this.url, ca, undefined, this.opts.fetchTimeoutMs);
   }
 
   private schedule(delayMs: number): void {

@@ -62,7 +62,7 @@ export class KubernetesKeysStore extends JwksUrlStore {
   protected override async download(ca: string | undefined): Promise<Fetched> {
     const token = await this.ownToken();
     const discoveryUrl = new URL(KUBERNETES_DISCOVERY_PATHS.openidConfiguration, this.k8s.apiServer).href;
-    const discovery = await get(discoveryUrl, ca, token);
+    const discovery = await get(discoveryUrl, ca, token, this.opts.fetchTimeoutMs);
     let iss: unknown;
     try {
       iss = (JSON.parse(discovery.text) as { issuer?: unknown } | null)?.issuer;
@@ -72,7 +72,7 @@ export class KubernetesKeysStore extends JwksUrlStore {
     if (typeof iss !== 'string' || iss === '' || iss.length > MAX_ISSUER_CHARS || !/^[\x21-\x7e]+$/.test(iss)) {
       throw new JwksError(`${KUBERNETES_DISCOVERY_PATHS.openidConfiguration} names no usable issuer`);
     }
-    const keys = await get(this.opts.issuer.jwksUrl!, ca, token);
+    const keys = await get(this.opts.issuer.jwksUrl!, ca, token, this.opts.fetchTimeoutMs);
     if (this.discovered?.issuer !== iss) {
       this.k8s.logger.info({ issuer: KUBERNETES_ISSUER_NAME, iss }, 'service-account issuer discovered');
       this.discovered = kubernetesIssuer(this.k8s.auth, this.k8s.apiServer, iss);
