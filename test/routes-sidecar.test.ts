@@ -129,8 +129,8 @@ describe('matching: exact, prefix, methods, first match wins', () => {
     ['/public/a/b', 'GET', undefined, 200, 1],
     ['/publicx', 'GET', undefined, 401, 'default'],
     ['/Public/a', 'GET', undefined, 401, 'default'],
-    // Methods: only GET is public under /public; HEAD is not implied by GET.
-    ['/public/a', 'HEAD', undefined, 401, 'default'],
+    // Methods: only GET (and so HEAD, which servers answer with the GET handler) is public under /public.
+    ['/public/a', 'HEAD', undefined, 200, 1],
     ['/public/a', 'POST', undefined, 401, 'default'],
     ['/public/a', 'POST', TOKENS.ci, 200, 'default'],
     // First match wins: /api/internal is restricted before /api is public for GET.
@@ -143,6 +143,12 @@ describe('matching: exact, prefix, methods, first match wins', () => {
     ['/api/x', 'DELETE', undefined, 401, 5],
     ['/api/x', 'DELETE', TOKENS.ops, 200, 5],
     ['/elsewhere', 'GET', TOKENS.ci, 200, 'default'],
+    // A subjects rule matches every case of its path (Express's router ignores case); public ones do not.
+    ['/ADMIN/panel', 'GET', TOKENS.ci, 403, 2],
+    ['/Admin/Panel', 'GET', TOKENS.ops, 200, 2],
+    ['/API/Internal/x', 'GET', TOKENS.ops, 403, 3],
+    ['/EXACT-OPS', 'GET', TOKENS.ci, 403, 8],
+    ['/PUBLIC/a', 'GET', undefined, 401, 'default'],
   ] as const)('%s %s (token %s): %i, decided by rule %p', async (target, method, token, status, rule) => {
     const { status: got, reached, line } = await send(target, { method, token });
     expect(got).toBe(status);
@@ -316,6 +322,12 @@ const BYPASS_SPELLINGS = [
   '/public\\..\\admin',
   '/public\\../admin',
   '/%61dmin/x',
+  '/%41dmin/x',
+  '/admin%2Fx',
+  '/okta/%40x',
+  '/exact%2Dops',
+  '/api/internal%2A',
+  '/admin/%3Ax',
   '/%2561dmin/x',
   '/public/%252e%252e/admin',
   'http://x/public/../admin',
@@ -359,7 +371,7 @@ describe('bypass spellings on raw sockets: refused before any rule, nothing reac
 describe('an admitted request reaches the upstream byte for byte', () => {
   it.each([
     '/api/caf%C3%A9/%20x',
-    "/api/a%2Cb/!$&'()*+,=:@~-._",
+    "/api/a%20b/!$&'()*+,=:@~-._",
     '/api/%22q%22/%3C%3E%5B%5D%7B%7D%7C%5E%60',
     '/api/x?q=%2F..%2F&next=/admin/../x#frag',
     '/api/x?',

@@ -43,7 +43,7 @@ export interface RouteRule {
    */
   readonly path: string;
   /**
-   * Uppercase HTTP methods the rule matches, e.g. ["GET", "HEAD"]; HEAD is not implied by GET.
+   * Uppercase HTTP methods the rule matches, e.g. ["GET", "HEAD"]; GET brings HEAD (servers answer HEAD with the GET handler).
    * @default - every method
    */
   readonly methods?: string[];

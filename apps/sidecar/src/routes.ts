@@ -1,9 +1,10 @@
 /**
  * The route table (SIDECAR_ROUTES), compiled once into a matcher: exact paths in a Map, prefix rules
- * in table order, and each rule's subjects in a Set. First match wins, exactly as the table reads;
- * matching a request allocates nothing.
+ * in table order, and each rule's subjects in a Set. First match wins, exactly as the table reads.
+ * A `subjects` rule compares the path lowercased, so a case-insensitive backend cannot be reached
+ * around it; that is the one allocation (a path with capitals, in a table with such a rule).
  */
-import { isPrefixRulePath } from '../../../lib/src/contract';
+import { effectiveMethods, isPrefixRulePath } from '../../../lib/src/contract';
 import type { RouteClaimSpec, RouteTable } from '../../../lib/src/contract';
 import type { AuthVerdict } from './authenticate';
 
@@ -26,8 +27,10 @@ export interface CompiledRule {
 interface PrefixRule {
   readonly rule: CompiledRule;
   readonly position: number;
-  /** `/api` for `/api/*`; undefined for `/*`, which is every path. */
+  /** `/api` for `/api/*` (lowercased when `folded`); undefined for `/*`, which is every path. */
   readonly base: string | undefined;
+  /** Compared with the path lowercased (a `subjects` rule). */
+  readonly folded: boolean;
 }
 
 interface ExactRule {
@@ -90,48 +93,59 @@ export function compileRoutes(table: RouteTable): RouteMatcher {
     claims: [],
   });
   const exact = new Map<string, ExactRule[]>();
+  const exactFolded = new Map<string, ExactRule[]>();
   const prefixes: PrefixRule[] = [];
   let canonicalOnly = false;
+  let anyFolded = false;
   table.rules.forEach((spec, position) => {
     const subjects = spec.subjects ?? [];
+    const methods = effectiveMethods(spec.methods);
     const rule: CompiledRule = Object.freeze({
       logValue: position + 1,
       label: String(position + 1),
       effect: spec.effect,
-      methods: spec.methods === undefined ? undefined : new Set(spec.methods),
+      methods: methods === undefined ? undefined : new Set(methods),
       subjects: new Set(subjects.filter((s) => !s.endsWith('*'))),
       subjectPrefixes: subjects.filter((s) => s.endsWith('*')).map((s) => s.slice(0, -1)),
       claims: spec.claims ?? [],
     });
-    if (spec.effect === 'subjects') canonicalOnly = true;
+    // A restrictive rule matches every case of its path: backends such as Express's router ignore case.
+    const folded = spec.effect === 'subjects';
+    if (folded) canonicalOnly = anyFolded = true;
     if (isPrefixRulePath(spec.path)) {
       canonicalOnly = true;
-      const base = spec.path.slice(0, -2);
-      prefixes.push({ rule, position, base: base === '' ? undefined : base });
+      const base = folded ? spec.path.slice(0, -2).toLowerCase() : spec.path.slice(0, -2);
+      prefixes.push({ rule, position, base: base === '' ? undefined : base, folded });
     } else {
-      const list = exact.get(spec.path) ?? [];
+      const map = folded ? exactFolded : exact;
+      const key = folded ? spec.path.toLowerCase() : spec.path;
+      const list = map.get(key) ?? [];
       list.push({ rule, position });
-      exact.set(spec.path, list);
+      map.set(key, list);
     }
   });
 
+  function firstFit(candidates: ExactRule[] | undefined, method: string | undefined): ExactRule | undefined {
+    if (candidates === undefined) return undefined;
+    for (let i = 0; i < candidates.length; i++) if (methodsMatch(candidates[i].rule, method)) return candidates[i];
+    return undefined;
+  }
+
   function match(rawPath: string, method: string | undefined): CompiledRule {
-    let found: ExactRule | undefined;
-    const candidates = exact.get(rawPath);
-    if (candidates !== undefined) {
-      for (let i = 0; i < candidates.length; i++) {
-        if (methodsMatch(candidates[i].rule, method)) {
-          found = candidates[i];
-          break;
-        }
-      }
+    // Canonical paths are ASCII: toLowerCase folds exactly A-Z (and the hex of escapes, as the rule paths').
+    const lower = anyFolded ? rawPath.toLowerCase() : rawPath;
+    let found = firstFit(exact.get(rawPath), method);
+    if (anyFolded) {
+      const f = firstFit(exactFolded.get(lower), method);
+      if (f !== undefined && (found === undefined || f.position < found.position)) found = f;
     }
     // A prefix rule wins only if it comes before the exact rule found.
     for (let i = 0; i < prefixes.length; i++) {
       const p = prefixes[i];
       if (found !== undefined && p.position > found.position) break;
       const base = p.base;
-      const pathMatches = base === undefined || (rawPath.startsWith(base) && (rawPath.length === base.length || rawPath.charCodeAt(base.length) === 47));
+      const path = p.folded ? lower : rawPath;
+      const pathMatches = base === undefined || (path.startsWith(base) && (path.length === base.length || path.charCodeAt(base.length) === 47));
       if (pathMatches && methodsMatch(p.rule, method)) return p.rule;
     }
     return found === undefined ? defaultRule : found.rule;

@@ -28,7 +28,7 @@ export interface RouteClaimSpec {
 export interface RouteRuleSpec {
   /** An exact raw path (`/healthz`), or a prefix `/api/*`: `/api` and every path under `/api/`; `/*` is every path. Canonical. */
   readonly path: string;
-  /** Uppercase method tokens, compared exactly; unset: every method. HEAD is not implied by GET. */
+  /** Uppercase method tokens, compared exactly, but GET brings HEAD (effectiveMethods); unset: every method. */
   readonly methods?: readonly string[];
   readonly effect: RouteRuleEffect;
   /** With effect subjects: identities as the subject header carries them; a trailing `*` makes a prefix. */
@@ -72,9 +72,10 @@ const PREFIX_SUFFIX = '/*';
 // Characters a canonical path may hold unescaped: RFC 3986 pchar without ';', plus '/'.
 const PLAIN = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/") PLAIN[c.charCodeAt(0)] = 1;
-// Bytes an escape must not encode: what is written plainly (unreserved), and what a decoder turns into structure.
+// Bytes an escape must not encode: every character written plainly (one spelling each: `%40` and `@`
+// mean one thing to a decoder), and what a decoder turns into structure.
 const NO_ESCAPE = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/\\;%?#') NO_ESCAPE[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/\\;%?#") NO_ESCAPE[c.charCodeAt(0)] = 1;
 for (let b = 0; b < 0x20; b++) NO_ESCAPE[b] = 1;
 NO_ESCAPE[0x7f] = 1;
 
@@ -88,7 +89,7 @@ function upperHex(c: number): number {
 const NOT_ABSOLUTE = "does not start with '/'";
 const BAD_CHARACTER = "has a character outside A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , = : @ / and %XX escapes";
 const BAD_ESCAPE = "has a '%' not followed by two uppercase hex digits";
-const NEEDLESS_ESCAPE = "percent-encodes an unreserved character, '/', '\\', ';', '%', '?', '#' or a control character";
+const NEEDLESS_ESCAPE = "percent-encodes a character allowed plainly, '\\', ';', '%', '?', '#' or a control character";
 const BAD_UTF8 = 'has escapes that are not well-formed UTF-8 (an overlong form, a surrogate or a cut-short sequence)';
 const EMPTY_SEGMENT = "has an empty segment ('//')";
 const DOT_SEGMENT = "has a '.' or '..' segment";
@@ -99,8 +100,8 @@ const DOT_SEGMENT = "has a '.' or '..' segment";
  * - it starts with '/';
  * - every character is one of `A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , = : @ /`, or a '%' followed by
  *   two UPPERCASE hex digits;
- * - no escape encodes an unreserved character (`A-Za-z0-9-._~`), '/', '\', ';', '%', '?', '#', a byte
- *   below 0x20 or 0x7F; escapes of bytes 0x80 and up form well-formed UTF-8 (RFC 3629: no overlong
+ * - no escape encodes a character allowed plainly (the list above: one spelling per character), '\',
+ *   ';', '%', '?', '#', a byte below 0x20 or 0x7F; escapes of bytes 0x80 and up form well-formed UTF-8 (RFC 3629: no overlong
  *   form such as `%C0%AE` for '.', no surrogate, nothing cut short);
  * - no segment is empty ('//'; a single trailing '/' is allowed) and none is '.' or '..'.
  * So a canonical path means the same resource to every decoder and normaliser behind the sidecar:
@@ -180,7 +181,7 @@ function rulePathProblem(path: unknown): string | undefined {
   if (typeof path !== 'string') return `path must be a string, got ${typeof path}`;
   if (path.length === 0 || path.length > MAX_ROUTE_PATH_CHARS) return `path must be 1-${MAX_ROUTE_PATH_CHARS} characters, got ${quoted(path)}`;
   const { prefix, base } = rulePathOf(path);
-  if (base.includes('*')) return `path may hold '*' only as a trailing '/*' (a prefix rule); percent-encode a literal one as %2A, got ${quoted(path)}`;
+  if (base.includes('*')) return `path may hold '*' only as a trailing '/*' (a prefix rule; a path with a literal '*' is judged by a prefix rule above it), got ${quoted(path)}`;
   if (prefix && base === '') return undefined;
   if (prefix && base.endsWith('/')) return `path of a prefix rule is written '/api/*', not '/api//*', got ${quoted(path)}`;
   const problem = canonicalPathProblem(base);
@@ -269,9 +270,20 @@ function ruleProblem(rule: unknown, issuerNames: readonly string[] | undefined):
   return undefined;
 }
 
+/**
+ * The methods a rule matches: GET brings HEAD, which servers answer with the GET handler (RFC 9110
+ * §9.3.2), so a rule on GET also judges HEAD. Undefined: every method.
+ */
+export function effectiveMethods(methods: readonly string[] | undefined): readonly string[] | undefined {
+  if (methods === undefined || !methods.includes('GET') || methods.includes('HEAD')) return methods;
+  return [...methods, 'HEAD'];
+}
+
 /** Whether every request `later` matches, `earlier` matches too (so `later` never decides one). */
 function covers(earlier: RouteRuleSpec, later: RouteRuleSpec): boolean {
-  if (earlier.methods !== undefined && (later.methods === undefined || !later.methods.every((m) => earlier.methods!.includes(m)))) return false;
+  const em = effectiveMethods(earlier.methods);
+  const lm = effectiveMethods(later.methods);
+  if (em !== undefined && (lm === undefined || !lm.every((m) => em.includes(m)))) return false;
   const e = rulePathOf(earlier.path);
   const l = rulePathOf(later.path);
   if (!e.prefix) return !l.prefix && e.base === l.base;
