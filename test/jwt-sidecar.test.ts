@@ -191,7 +191,18 @@ describe('refused with 401, never forwarded', () => {
       await expectRefused(token, 'jwt_invalid');
     }
   });
-  it('a truncated signature', async () => expectRefused((await mint(rsa)).slice(0, -8), 'jwt_bad_signature'));
+  // 342 base64url characters for RS256: 6 fewer is 252 whole bytes, a well-formed but short signature.
+  it('a truncated signature', async () => expectRefused((await mint(rsa)).slice(0, -6), 'jwt_bad_signature'));
+  it('a truncated signature whose last character has bits left over', async () => expectRefused((await mint(rsa)).slice(0, -8), 'jwt_malformed'));
+  it('a valid signature spelled another way (unused low bits of its last character set)', async () => {
+    const token = await mint(rsa);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // The last of 342 characters carries 2 bits of the signature and 4 unused ones.
+    const respelled = token.slice(0, -1) + alphabet[alphabet.indexOf(token[token.length - 1]) ^ 1];
+    expect(Buffer.from(respelled.split('.')[2], 'base64url')).toEqual(Buffer.from(token.split('.')[2], 'base64url'));
+    expect((await get(token)).status).toBe(200);
+    await expectRefused(respelled, 'jwt_malformed');
+  });
   it('a signature of another token', async () => {
     const [h, p] = (await mint(ec, { sub: 'alice' })).split('.');
     const [, , s] = (await mint(ec, { sub: 'mallory' })).split('.');

@@ -215,6 +215,10 @@ describe('forwarded claims', () => {
     ['too long a value', { email: 'a'.repeat(257) }],
     ['an object', { groups: { admin: true } }],
     ['a list holding a comma', { groups: ['a,b'] }],
+    ['a string holding a comma (it would read as a list)', { groups: 'finance,admins' }],
+    ['a leading space (an HTTP parser would trim it)', { email: ' a@example.com' }],
+    ['a trailing space', { email: 'a@example.com ' }],
+    ['a list element with a surrounding space', { groups: ['admin', ' ops'] }],
     ['a list holding a number', { groups: ['a', 1] }],
   ])('refuse the request when a claim holds %s', async (_what, claims) => {
     expect(v().verify(await mint(claims))).toMatchObject({ ok: false, reason: 'invalid_claim' });
@@ -248,5 +252,26 @@ describe('the service-account issuer', () => {
 
   it('refuses a token for another audience', async () => {
     expect(v().verify(await sa({ sub: 'system:serviceaccount:shop:frontend', aud: ['https://kubernetes.default.svc'] }))).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+  });
+});
+
+describe('hardening found by the attack review', () => {
+  it('a subject claim with a surrounding space is refused: the backend would read it trimmed', async () => {
+    const v = verifier({ s: T0 });
+    expect(v.verify(await mint({ sub: 'alice ' }))).toMatchObject({ ok: false, reason: 'invalid_claim' });
+    expect(v.verify(await mint({ sub: ' alice' }))).toMatchObject({ ok: false, reason: 'invalid_claim' });
+    expect(v.verify(await mint({ sub: 'alice smith' }))).toMatchObject({ ok: true, subject: 'idp:alice smith' });
+  });
+
+  it('a token without a kid is checked against the one key that fits, never a whole key set', async () => {
+    const second = await generateKeyPair('ES256');
+    const twoKeys = await importJwks(JSON.stringify({ keys: [publicJwk, { ...(await exportJWK(second.publicKey)), kid: 'k2' }] }), () => undefined);
+    const noKid = (key: KeyLike) => new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', exp: T0 + 60 }).setProtectedHeader({ alg: 'ES256' }).sign(key);
+    let refetches = 0;
+    const v = createJwtVerifier({ issuers: [issuer()], keys: () => twoKeys, now: () => T0 * 1000, onUnknownKey: () => refetches++ });
+    expect(v.verify(await noKid(privateKey))).toMatchObject({ ok: false, reason: 'jwt_unknown_key' });
+    expect(refetches).toBe(0);
+    // With one key that fits, a kid-less token is fine.
+    expect(verifier({ s: T0 }).verify(await noKid(privateKey))).toMatchObject({ ok: true });
   });
 });

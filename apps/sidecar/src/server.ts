@@ -77,6 +77,12 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
             metrics.jwksKeysLoaded(KUBERNETES_ISSUER_NAME, count);
           },
           onChange: () => jwt?.clearCache(),
+          onDiscovered: (iss) => {
+            const shadowed = config.jwtIssuers.find((i) => i.issuer === iss);
+            if (shadowed !== undefined) {
+              logger.warn({ issuer: shadowed.name, iss }, 'a JWT issuer has the cluster\'s iss; its tokens are verified as service-account tokens, with the cluster\'s keys');
+            }
+          },
         });
   if (kubernetes !== undefined) jwks.set(KUBERNETES_ISSUER_NAME, kubernetes);
   const byIss = new Map(config.jwtIssuers.map((i) => [i.issuer, i]));
@@ -85,7 +91,8 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       ? undefined
       : createJwtVerifier({
           issuers: kubernetes === undefined ? config.jwtIssuers : [...config.jwtIssuers, kubernetesIssuer(config.kubernetesAuth!, config.kubernetesAuth!.apiServer, '')],
-          issuerFor: (iss) => byIss.get(iss) ?? (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : undefined),
+          // The cluster's own tokens are the cluster's, even if a JWT issuer was given its iss too.
+          issuerFor: (iss) => (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : byIss.get(iss)),
           keys: (name) => jwks.get(name)!.keys,
           // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
           onUnknownKey: (name) => {

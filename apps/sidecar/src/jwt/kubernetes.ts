@@ -25,6 +25,8 @@ export interface KubernetesKeysStoreOptions {
   readonly logger: Logger;
   readonly onReload?: (result: 'success' | 'failure', count: number) => void;
   readonly onChange?: () => void;
+  /** The issuer the discovery document names, each time it changes. */
+  readonly onDiscovered?: (iss: string) => void;
   readonly now?: () => number;
 }
 
@@ -76,6 +78,7 @@ export class KubernetesKeysStore extends JwksUrlStore {
     if (this.discovered?.issuer !== iss) {
       this.k8s.logger.info({ issuer: KUBERNETES_ISSUER_NAME, iss }, 'service-account issuer discovered');
       this.discovered = kubernetesIssuer(this.k8s.auth, this.k8s.apiServer, iss);
+      this.k8s.onDiscovered?.(iss);
     }
     return keys;
   }

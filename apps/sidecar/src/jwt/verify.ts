@@ -30,8 +30,11 @@ export const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /** Three base64url segments; the signature may be empty (alg "none"), which is refused later. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-/** Printable ASCII only: what a header value carries unchanged. */
-const HEADER_SAFE = /^[\x20-\x7e]+$/;
+/**
+ * Printable ASCII, not starting or ending with a space: what a header value carries unchanged (an
+ * HTTP parser trims surrounding whitespace, so " alice" would be judged as one name and read as another).
+ */
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** The node:crypto verify parameters of each alg, as jose's Node runtime sets them. */
 const VERIFY_PARAMS: Readonly<Record<JwtAlgorithm, { digest: string | undefined; options?: Omit<VerifyKeyObjectInput, 'key'> }>> = {
@@ -126,9 +129,10 @@ function forwardedClaimHeaders(issuer: JwtIssuer, payload: Record<string, unknow
     const v = payload[claim];
     if (v === undefined) continue;
     let text: string;
-    if (typeof v === 'string') text = v;
+    // No comma in a value: upstream, "a,b" must mean the list ["a", "b"] only.
+    if (typeof v === 'string' && !v.includes(',')) text = v;
     else if (typeof v === 'number' || typeof v === 'boolean') text = JSON.stringify(v);
-    else if (Array.isArray(v) && v.every((e) => typeof e === 'string' && !e.includes(','))) text = v.join(',');
+    else if (Array.isArray(v) && v.every((e) => typeof e === 'string' && !e.includes(',') && HEADER_SAFE.test(e))) text = v.join(',');
     else return null;
     if (text.length > MAX_FORWARDED_CLAIM_CHARS || (text !== '' && !HEADER_SAFE.test(text))) return null;
     out.push(claimHeaderName(claim), text);
@@ -188,15 +192,19 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     if (issuer === undefined) return F('jwt_unknown_issuer');
     if (!issuer.algorithms.includes(alg)) return F('jwt_invalid');
 
-    // Without a kid, every key that fits the alg is tried (as jose does); the operator's JWKS bounds how many.
-    // A shared secret has no kid: it fits every token of its issuer, kid or not.
+    // A shared secret has no kid: it fits every token of its issuer, kid or not. Without a kid, the
+    // key must be the only one that fits (as jose's JWKS lookup requires): a token cannot make the
+    // sidecar try a whole key set.
     const candidates = opts.keys(issuer.name).filter((k) => (kid === undefined || k.kid === kid || k.key.type === 'secret') && k.algorithms.has(alg));
-    if (candidates.length === 0) {
-      opts.onUnknownKey?.(issuer.name);
+    if (candidates.length === 0 || (kid === undefined && candidates.length > 1)) {
+      if (kid !== undefined) opts.onUnknownKey?.(issuer.name);
       return F('jwt_unknown_key');
     }
     const dot = token.lastIndexOf('.');
-    const signature = base64url.decode(token.slice(dot + 1));
+    const signatureText = token.slice(dot + 1);
+    const signature = base64url.decode(signatureText);
+    // One spelling per signature: unused low bits of the last character would make 16 of them.
+    if (base64url.encode(signature) !== signatureText) return F('jwt_malformed');
     const data = Buffer.from(token.slice(0, dot), 'latin1');
     if (!candidates.some((k) => signatureValid(alg, k.key, data, signature))) return F('jwt_bad_signature');
 
