@@ -160,11 +160,30 @@ describe('orders.allowCallsFrom(frontend)', () => {
     [
       'a workload without its own ServiceAccount',
       (chart: Chart) => new kplus.Deployment(chart, 'nosa', { containers: [{ image: 'registry.example.com/x:1', securityContext: { user: 1000 } }] }),
-      /^SidecarApp: allowCallsFrom \(into orders\) shop\/nosa has no serviceAccount: give it one of its own/,
+      /^SidecarApp: allowCallsFrom \(into orders\) shop\/nosa has no serviceAccount of its own/,
+    ],
+    [
+      'a workload running as the namespace\'s "default" account',
+      (chart: Chart) =>
+        new kplus.Deployment(chart, 'dflt', {
+          serviceAccount: kplus.ServiceAccount.fromServiceAccountName(chart, 'dflt-sa', 'default'),
+          containers: [{ image: 'registry.example.com/x:1', securityContext: { user: 1000 } }],
+        }),
+      /^SidecarApp: allowCallsFrom \(into orders\) shop\/dflt has no serviceAccount of its own: give it one \(the namespace's "default" account/,
     ],
   ])('refuses %s', (_what, make, message) => {
     const { chart, orders } = shop();
     expect(() => orders.allowCallsFrom(make(chart))).toThrow(message);
+  });
+
+  it('refuses an earlier authenticated rule, which service-account auth would open to every pod, unless serviceAccountAuth is set on purpose', () => {
+    const open = { routes: [{ path: '/api/*', effect: RouteEffect.AUTHENTICATED }] };
+    const refused = shop({ orders: open });
+    expect(() => refused.orders.allowCallsFrom(refused.frontend)).toThrow(
+      /^SidecarApp: allowCallsFrom \(into orders\) routes\[0\] \(\/api\/\*\) admits any authenticated caller, .* every pod of the cluster/,
+    );
+    const chosen = shop({ orders: { ...open, serviceAccountAuth: {} } });
+    expect(() => chosen.orders.allowCallsFrom(chosen.frontend)).not.toThrow();
   });
 
   it('refuses a caller whose namespace is unknown', () => {

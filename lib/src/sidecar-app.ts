@@ -128,7 +128,9 @@ export class SidecarApp extends Construct {
    *   named "orders"). A SidecarApp caller gets it in its main container, a workload in every container.
    * - This app's sidecar verifies service-account tokens (`serviceAccountAuth`, defaults if unset),
    *   and a last rule `/*` admits exactly the connected service accounts: another account, even with
-   *   a token for this audience, gets 403. Rules added after it would never match: add them before.
+   *   a token for this audience, gets 403 there. Rules added after it would never match: add them
+   *   before. An earlier `authenticated` rule would admit every pod of the cluster, so it is refused
+   *   unless `serviceAccountAuth` was set on purpose.
    * - This app's NetworkPolicy admits the caller's pods on the sidecar port, never on the main port.
    *
    * The caller's namespace must be known (its metadata or its Chart's `namespace`): it is part of
@@ -136,9 +138,10 @@ export class SidecarApp extends Construct {
    */
   allowCallsFrom(caller: SidecarApp | kplus.AbstractPod): void {
     if (this.callers.has(caller.node.path)) return;
+    const { account, namespace, containers, peer } = callerOf(caller, this.name);
+    if (this.kubernetesAuth === undefined) this.refuseOpenRules();
     const auth = this.kubernetesAuth ?? resolveServiceAccountAuth({}, this.name)!;
     if (this.kubernetesAuth === undefined) this.turnOnServiceAccountAuth(auth);
-    const { account, namespace, containers, peer } = callerOf(caller, this.name);
     mountCallerToken(caller, containers, this.name, auth.audiences[0]);
     const subject = serviceAccountSubject(namespace, account);
     if (this.callerSubjects === undefined) {
@@ -150,6 +153,21 @@ export class SidecarApp extends Construct {
     // Without the NetworkPolicy (networkPolicy: false) every source reaches every port anyway.
     this.networkPolicy?.addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.sidecar.port)]);
     this.callers.add(caller.node.path);
+  }
+
+  /**
+   * Any pod of the cluster can ask for a token for any audience, so with service-account auth an
+   * `authenticated` rule admits every workload. When allowCallsFrom is what turns it on, such a rule
+   * would open silently: refuse it, unless serviceAccountAuth was set on purpose.
+   */
+  private refuseOpenRules(): void {
+    const { rules, origins } = this.config.routes;
+    const open = rules.findIndex((r) => r.effect === 'authenticated');
+    if (open === -1) return;
+    check.fail(
+      `allowCallsFrom (into ${this.name})`,
+      `${origins[open]} (${rules[open].path}) admits any authenticated caller, and the service-account auth allowCallsFrom turns on would make that every pod of the cluster (any pod may ask for a token for "${this.name}"): make it a subjects rule, or set serviceAccountAuth to accept that`,
+    );
   }
 
   private turnOnServiceAccountAuth(auth: KubernetesAuthSpec): void {
@@ -185,8 +203,8 @@ function callerOf(
   }
   if (!(caller instanceof kplus.AbstractPod)) check.fail(what, 'the caller must be a SidecarApp or a cdk8s-plus workload (Deployment, StatefulSet, Job, Pod, ...)');
   const account = caller.serviceAccount?.name;
-  if (account === undefined) {
-    check.fail(what, `${caller.node.path} has no serviceAccount: give it one of its own (without, it runs as the namespace's "default" account, which every pod shares)`);
+  if (account === undefined || account === 'default') {
+    check.fail(what, `${caller.node.path} has no serviceAccount of its own: give it one (the namespace's "default" account is every pod's that sets none)`);
   }
   const namespace = caller.metadata.namespace ?? Chart.of(caller).namespace;
   if (namespace === undefined) check.fail(what, `${caller.node.path} has no namespace: set the namespace of its Chart or metadata (a service account's identity includes it)`);
