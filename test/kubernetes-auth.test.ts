@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { SignJWT, base64url, exportSPKI, generateKeyPair } from 'jose';
+import { SignJWT, base64url, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { FORWARDED_HEADERS, HEALTH_PATHS, IN_CLUSTER_ENV, KUBERNETES_DISCOVERY_PATHS, SIDECAR_ENV, encodeJwtIssuers, encodeKubernetesAuth } from '../lib/src/contract';
 import type { KubernetesAuthSpec } from '../lib/src/contract';
 import { STAND_IN_ISSUER, StandInApiServer, startStandInApiServer } from '../tools/pod/kube-api';
@@ -210,10 +210,9 @@ describe('a JWT issuer configured with the cluster\'s iss', () => {
   it('does not take the cluster\'s tokens over: they stay service-account tokens, and a warning says so', async () => {
     const jwks = path.join(dir.dir, 'ext.json');
     const { publicKey } = await generateKeyPair('ES256');
-    const { exportJWK } = await import('jose');
     fs.writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'ext' }] }));
     const app = await startSidecar(authSpec({ apiServer: api.url }), {
-      [SIDECAR_ENV.jwtIssuers]: encodeJwtIssuers([{ name: 'ext', issuer: STAND_IN_ISSUER, audiences: [AUDIENCE], jwksFile: jwks }]),
+      [SIDECAR_ENV.jwtIssuers]: encodeJwtIssuers([{ name: 'ext', issuer: STAND_IN_ISSUER, audiences: [AUDIENCE], jwksFile: jwks }])!,
     });
     try {
       expect((await get(app, await frontendToken())).status).toBe(200);
