@@ -1,0 +1,60 @@
+/**
+ * bench/fixed-load.ts's exact load, but each request carries the next bearer value of a list (in
+ * a cycle): `total` GET requests over `connections` keep-alive connections, each connection sending
+ * its next request as soon as the previous response is complete.
+ */
+import * as net from 'net';
+import type { FixedLoadResult } from './fixed-load';
+
+export function fixedLoadWithTokens(port: number, total: number, connections: number, tokens: readonly string[], expectStatus: number): Promise<FixedLoadResult> {
+  if (tokens.length === 0) throw new Error('no tokens to send');
+  // Built before the load starts, so the client's own work per request stays as in fixedLoad.
+  const requests = tokens.map((t) => Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nauthorization: Bearer ${t}\r\n\r\n`));
+  let sent = 0;
+  let responses = 0;
+  let unexpected = 0;
+  return new Promise((resolve, reject) => {
+    let open = 0;
+    const one = () => {
+      open++;
+      const socket = net.connect(port, '127.0.0.1');
+      socket.setNoDelay(true);
+      let buf = '';
+      const next = () => {
+        if (sent >= total) {
+          socket.destroy();
+          return;
+        }
+        socket.write(requests[sent++ % requests.length]);
+      };
+      socket.on('connect', next);
+      socket.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('latin1');
+        for (;;) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          const headText = buf.slice(0, end);
+          const m = /content-length: *(\d+)/i.exec(headText);
+          const length = m ? Number(m[1]) : 0;
+          if (buf.length < end + 4 + length) return;
+          const status = Number(buf.slice(9, 12));
+          buf = buf.slice(end + 4 + length);
+          responses++;
+          if (status !== expectStatus) unexpected++;
+          if (/\r\nconnection: *close/i.test(headText)) {
+            socket.destroy();
+            return;
+          }
+          next();
+        }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => {
+        open--;
+        if (open === 0) resolve({ responses, unexpected });
+        else if (sent < total) one();
+      });
+    };
+    for (let i = 0; i < connections; i++) one();
+  });
+}
