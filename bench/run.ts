@@ -1,6 +1,10 @@
 /**
  * `npm run bench`: the sidecar's CPU cost per request at saturation, against the Node floor proxy,
  * nginx-class figures aside, in one run; plus added latency at a fixed rate and RSS over a long run.
+ * JWT scenarios run on a second sidecar with a trusted issuer (bench/jwt-tokens.ts), next to a
+ * static token on that same sidecar: a cached JWT, first-seen JWTs, bad signatures and garbage.
+ * Its verified cache is filled first, as a sidecar serving many callers has it; a third sidecar,
+ * which only ever sees the one cached JWT, gives the same hit on a cache of one entry.
  *
  * Saturation (2 cores): the proxy under test runs alone on CPU 0; wrk (one thread, CONNECTIONS
  * connections) and a tiny node:http upstream (bench/tiny-upstream.ts) share CPU 1. The upstream
@@ -12,6 +16,10 @@
  * `nice` would reach them; nothing here depends on priorities.
  * For a figure that repeats within a fraction of a percent, see `npm run bench:instructions`.
  *
+ * A scenario with a token list sends the next value of it with each request (a wrk Lua script);
+ * on a sidecar, its metrics must show that every response was what the scenario says (the 401
+ * reason, or a JWT admitted under the issuer's name), or the run fails.
+ *
  * Needs wrk (Debian: apt-get install wrk). Results go to stdout and bench/results/latest.md.
  * Env knobs (defaults in brackets): BENCH_ROUNDS [3], BENCH_SECONDS [10], BENCH_WARMUP_SECONDS [3],
  * BENCH_CONNECTIONS [32], BENCH_RATE [1000], BENCH_RATE_SECONDS [10], BENCH_SOAK_SECONDS [60].
@@ -21,10 +29,23 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
+import { fixedLoadWithTokens } from './jwt-load';
+import type { ExpectCounted } from './jwt-tokens';
+import {
+  createJwtFixture,
+  FIRST_SEEN_TOKENS,
+  garbageB64token,
+  garbageJwtShaped,
+  JWT_ISSUER_NAME,
+  sidecarCounted,
+  WRK_TOKENS_SCRIPT,
+  writeTokenList,
+} from './jwt-tokens';
 
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const SECONDS = envNumber('BENCH_SECONDS', 10);
@@ -36,6 +57,9 @@ const SOAK_SECONDS = envNumber('BENCH_SOAK_SECONDS', 60);
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
 const BUSY_MIN = 0.95;
+const JWT_STATIC = 'jwt sidecar: static token';
+const JWT_CACHED = 'jwt sidecar: cached JWT';
+const JWT_CACHED_ALONE = 'jwt sidecar: cached JWT, 1-entry cache';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const BUILD = path.join(REPO_ROOT, 'build');
 const baseUrl = (port: number) => `http://${ADDRESSES.loopback}:${port}`;
@@ -79,11 +103,19 @@ interface LoadResult {
   errors: number;
 }
 
+/**
+ * What each request carries: fixed headers, or the next bearer value of a token list file. The
+ * list's cursor carries on from one wrk run to the next, past any request left in flight, so a
+ * value comes back only after all the others (bench/jwt-tokens.ts FIRST_SEEN_TOKENS says why).
+ */
+type Load = { headers: Record<string, string>; tokens?: undefined } | { tokens: string; cursor: number; headers?: undefined };
+
 /** wrk's "N requests in …", "Non-2xx or 3xx responses: N", "Socket errors: …" lines. */
-async function wrk(url: string, seconds: number, headers: Record<string, string>): Promise<LoadResult> {
+async function wrk(url: string, seconds: number, load: Load): Promise<LoadResult> {
   const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  args.push(url);
+  for (const [k, v] of Object.entries(load.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  if (load.tokens !== undefined) args.push('-s', wrkScript, url, load.tokens, String(load.cursor));
+  else args.push(url);
   const out = await run('taskset', args);
   const responses = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
@@ -91,36 +123,55 @@ async function wrk(url: string, seconds: number, headers: Record<string, string>
   const errors = socketErrors ? socketErrors.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   if (!Number.isFinite(responses)) throw new Error(`cannot read wrk's output:\n${out}`);
+  if (load.tokens !== undefined) load.cursor += responses + CONNECTIONS;
   return { rps, responses, non2xx, errors };
 }
+
+/** The wrk script of token lists (bench/jwt-tokens.ts WRK_TOKENS_SCRIPT), written where main puts the lists. */
+let wrkScript = '';
 
 interface Scenario {
   name: string;
   what: string;
   server: RunningApp;
-  headers: Record<string, string>;
+  load: Load;
   expectStatus: '2xx' | '401';
+  /** On a sidecar: what counts each response in its metrics. */
+  expectCounted?: ExpectCounted;
 }
 
 interface Sample extends LoadResult {
   cpuPerReqUs: number;
   /** Share of the measured window the proxy spent on CPU. */
   busy: number;
+  round: number;
 }
 
-async function measure(s: Scenario): Promise<Sample> {
+const countedBy = (s: Scenario) => sidecarCounted(baseUrl(s.server.adminPort!), s.expectCounted!);
+
+async function measure(s: Scenario, round: number): Promise<Sample> {
   const url = `${baseUrl(s.server.port)}/`;
-  await wrk(url, WARMUP, s.headers);
+  await wrk(url, WARMUP, s.load);
+  // Read outside the measured window: the admin port is served by the same process.
+  const countedBefore = s.expectCounted === undefined ? 0 : await countedBy(s);
   const pid = s.server.child.pid!;
   const before = cpuMicros(pid);
   const began = performance.now();
-  const r = await wrk(url, SECONDS, s.headers);
+  const r = await wrk(url, SECONDS, s.load);
   const wallUs = (performance.now() - began) * 1000;
   const cpu = cpuMicros(pid) - before;
   const unexpected = s.expectStatus === '2xx' ? r.non2xx : r.responses - r.non2xx;
   // wrk counts a 401 as "non-2xx"; the 401 scenario expects every response to be one.
   if (unexpected > 0 || r.errors > 0) throw new Error(`${s.name}: ${unexpected} unexpected statuses, ${r.errors} errors: the bench is not measuring what it says`);
-  return { ...r, cpuPerReqUs: cpu / r.responses, busy: cpu / wallUs };
+  if (s.expectCounted !== undefined) {
+    // wrk leaves up to one request per connection unanswered when it stops, and the sidecar may
+    // count those of the warm-up after countedBefore was read: at most two per connection either way.
+    const counted = (await countedBy(s)) - countedBefore;
+    if (Math.abs(counted - r.responses) > 2 * CONNECTIONS) {
+      throw new Error(`${s.name}: ${r.responses} responses but ${counted} counted as ${JSON.stringify(s.expectCounted)}: the bench is not measuring what it says`);
+    }
+  }
+  return { ...r, cpuPerReqUs: cpu / r.responses, busy: cpu / wallUs, round };
 }
 
 async function fixedRate(port: number, headers: Record<string, string>): Promise<{ p50Us: number; p99Us: number }> {
@@ -149,6 +200,20 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(tokensDir, 'bench'), token);
   const good = { authorization: `Bearer ${token}` };
   const bad = { authorization: `Bearer ${crypto.randomBytes(32).toString('hex')}` };
+  // The JWT material: keys, the JWKS file, the issuer, and lists of distinct bearer values.
+  const jwtDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-jwt-'));
+  const jwt = createJwtFixture(jwtDir);
+  wrkScript = path.join(jwtDir, 'tokens.lua');
+  fs.writeFileSync(wrkScript, WRK_TOKENS_SCRIPT);
+  const list = (name: string, make: () => string) => ({ tokens: writeTokenList(path.join(jwtDir, `${name}.txt`), FIRST_SEEN_TOKENS, make), cursor: 0 });
+  const cachedJwt = { authorization: `Bearer ${jwt.mint('RS256')}` };
+  const fill = Array.from({ length: VERIFIED_CACHE_ENTRIES }, () => jwt.mint('ES256'));
+  const firstSeenEs = list('first-seen-es256', () => jwt.mint('ES256'));
+  const firstSeenRs = list('first-seen-rs256', () => jwt.mint('RS256'));
+  const badSigEs = list('bad-signature-es256', () => jwt.badSignature('ES256'));
+  const badSigRs = list('bad-signature-rs256', () => jwt.badSignature('RS256'));
+  const garbage = list('garbage-b64token', garbageB64token);
+  const garbageJwt = list('garbage-jwt-shaped', garbageJwtShaped);
   const quiet = { discardOutputAfterStart: true };
   // Access logs go to files: a reader of a line per request on either core would skew the run.
   const logsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-logs-'));
@@ -177,11 +242,34 @@ async function main(): Promise<void> {
       startApp('express-design', { ...quiet, ...logFile('express-design'), cpus: SERVER_CPU, entry: path.join(BUILD, 'bench', 'express-design.js'), env: sidecarEnv }),
     );
 
+    const jwtSidecar = await started(
+      startApp('sidecar', { ...quiet, ...logFile('sidecar-jwt'), cpus: SERVER_CPU, env: { ...sidecarEnv, [SIDECAR_ENV.jwtIssuers]: jwt.issuersEnv } }),
+    );
+    // A full verified cache: as many distinct valid tokens as it holds.
+    const filled = await fixedLoadWithTokens(jwtSidecar.port, fill.length, CONNECTIONS, fill, 200);
+    if (filled.unexpected > 0) throw new Error(`filling the verified cache: ${filled.unexpected} of ${fill.length} tokens refused`);
+    const jwtAlone = await started(
+      startApp('sidecar', { ...quiet, ...logFile('sidecar-jwt-alone'), cpus: SERVER_CPU, env: { ...sidecarEnv, [SIDECAR_ENV.jwtIssuers]: jwt.issuersEnv } }),
+    );
+    const asJwt = { subject: JWT_ISSUER_NAME };
+    const asStatic = { subject: 'bench' };
+    const reason = (r: string) => ({ reason: r });
+
     const scenarios: Scenario[] = [
-      { name: 'floor', what: 'node:http keep-alive proxy, plain header check', server: floor, headers: good, expectStatus: '2xx' },
-      { name: 'sidecar', what: 'our sidecar: auth, access log, metrics', server: sidecar, headers: good, expectStatus: '2xx' },
-      { name: 'sidecar 401', what: 'our sidecar, bad token', server: sidecar, headers: bad, expectStatus: '401' },
-      { name: 'express design', what: 'same pipeline mounted in Express 5 (rejected design)', server: expressDesign, headers: good, expectStatus: '2xx' },
+      { name: 'floor', what: 'node:http keep-alive proxy, plain header check', server: floor, load: { headers: good }, expectStatus: '2xx' },
+      { name: 'sidecar', what: 'our sidecar: auth, access log, metrics', server: sidecar, load: { headers: good }, expectStatus: '2xx', expectCounted: asStatic },
+      { name: 'sidecar 401', what: 'our sidecar, bad token', server: sidecar, load: { headers: bad }, expectStatus: '401', expectCounted: reason('invalid_token') },
+      { name: 'express design', what: 'same pipeline mounted in Express 5 (rejected design)', server: expressDesign, load: { headers: good }, expectStatus: '2xx' },
+      // The JWT sidecar: the sidecar with a trusted issuer (ES256 and RS256 keys in a JWKS file).
+      { name: JWT_STATIC, what: 'the static token, on the sidecar with an issuer', server: jwtSidecar, load: { headers: good }, expectStatus: '2xx', expectCounted: asStatic },
+      { name: JWT_CACHED, what: `one RS256 JWT, verified once, then a cache hit; the cache full (${fmt(VERIFIED_CACHE_ENTRIES)} entries)`, server: jwtSidecar, load: { headers: cachedJwt }, expectStatus: '2xx', expectCounted: asJwt },
+      { name: JWT_CACHED_ALONE, what: 'the same JWT, on a sidecar with an issuer that sees no other', server: jwtAlone, load: { headers: cachedJwt }, expectStatus: '2xx', expectCounted: asJwt },
+      { name: 'jwt sidecar: first-seen ES256', what: `a new valid ES256 JWT per request (${fmt(FIRST_SEEN_TOKENS)} in a cycle: every one a cache miss)`, server: jwtSidecar, load: firstSeenEs, expectStatus: '2xx', expectCounted: asJwt },
+      { name: 'jwt sidecar: first-seen RS256', what: `a new valid RS256 JWT per request (${fmt(FIRST_SEEN_TOKENS)} in a cycle: every one a cache miss)`, server: jwtSidecar, load: firstSeenRs, expectStatus: '2xx', expectCounted: asJwt },
+      { name: 'jwt sidecar: bad signature ES256', what: 'right iss, kid and alg, random signature, distinct per request', server: jwtSidecar, load: badSigEs, expectStatus: '401', expectCounted: reason('jwt_bad_signature') },
+      { name: 'jwt sidecar: bad signature RS256', what: 'right iss, kid and alg, random signature, distinct per request', server: jwtSidecar, load: badSigRs, expectStatus: '401', expectCounted: reason('jwt_bad_signature') },
+      { name: 'jwt sidecar: garbage b64token', what: 'random b64token, 32-128 chars, not JWT-shaped, distinct per request', server: jwtSidecar, load: garbage, expectStatus: '401', expectCounted: reason('invalid_token') },
+      { name: 'jwt sidecar: garbage JWT-shaped', what: 'three base64url segments of random bytes, distinct per request', server: jwtSidecar, load: garbageJwt, expectStatus: '401', expectCounted: reason('invalid_token') },
     ];
     const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
     // A round below BUSY_MIN is shown but not counted; up to ROUNDS more are run to make up for it.
@@ -189,7 +277,7 @@ async function main(): Promise<void> {
       const wanted = scenarios.filter((s) => samples.get(s.name)!.filter((x) => x.busy >= BUSY_MIN).length < ROUNDS);
       if (round > ROUNDS && wanted.length === 0) break;
       for (const s of round <= ROUNDS ? scenarios : wanted) {
-        const r = await measure(s);
+        const r = await measure(s, round);
         samples.get(s.name)!.push(r);
         console.error(`round ${round} ${s.name}: ${fmt(r.rps)} req/s, ${fmt(r.cpuPerReqUs, 1)} µs CPU/req, ${fmt(r.busy * 100, 1)}% busy`);
       }
@@ -211,7 +299,7 @@ async function main(): Promise<void> {
     const pid = sidecar.child.pid!;
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(statusKb(pid, 'VmRSS')), 1000);
-    await wrk(`${baseUrl(sidecar.port)}/`, SOAK_SECONDS, good);
+    await wrk(`${baseUrl(sidecar.port)}/`, SOAK_SECONDS, { headers: good });
     clearInterval(sampler);
     const window = Math.min(10, Math.floor(rss.length / 2));
     const rssFirst = median(rss.slice(0, window)) / 1024;
@@ -224,6 +312,8 @@ async function main(): Promise<void> {
     const saturated = (name: string) => counted(name).length > 0;
     const cpuRatio = m('sidecar', 'cpuPerReqUs') / m('floor', 'cpuPerReqUs');
     const rejectRatio = m('sidecar 401', 'cpuPerReqUs') / m('sidecar', 'cpuPerReqUs');
+    const cachedRatio = m(JWT_CACHED, 'cpuPerReqUs') / m(JWT_STATIC, 'cpuPerReqUs');
+    const cachedAloneRatio = m(JWT_CACHED_ALONE, 'cpuPerReqUs') / m(JWT_STATIC, 'cpuPerReqUs');
     const addedP50 = median(rate.sidecar.map((r) => r.p50Us)) - median(rate.direct.map((r) => r.p50Us));
     const addedP99 = median(rate.sidecar.map((r) => r.p99Us)) - median(rate.direct.map((r) => r.p99Us));
     const growth = (rssLast - rssFirst) / rssFirst;
@@ -234,7 +324,9 @@ async function main(): Promise<void> {
     lines.push(
       `Method: saturation. The proxy under test alone on CPU ${SERVER_CPU}; wrk (1 thread, ${CONNECTIONS} connections) and a tiny node:http upstream on CPU ${LOAD_CPU}. ` +
         `${WARMUP} s warm-up then ${SECONDS} s measured, ${ROUNDS} rounds, medians. CPU per request = utime+stime of the proxy from /proc/<pid>/stat over the measured window / responses; ` +
-        `busy = that CPU time / wall time. Sidecar at its production settings: one access line per request, metrics on.`,
+        `busy = that CPU time / wall time. Sidecar at its production settings: one access line per request, metrics on. ` +
+        `JWT sidecar: the same with a trusted issuer, its verified cache first filled with ${fmt(fill.length)} valid tokens; ` +
+        `a token-list scenario sends the next value of a list of ${fmt(FIRST_SEEN_TOKENS)} per request.`,
     );
     lines.push('');
     lines.push(`| scenario | what | requests/s | CPU µs/request (median of rounds ≥ ${BUSY_MIN * 100}% busy) | each round (µs @ busy) | peak RSS MB |`);
@@ -243,6 +335,21 @@ async function main(): Promise<void> {
       lines.push(
         `| ${s.name} | ${s.what} | ${fmt(m(s.name, 'rps'))} | ${fmt(m(s.name, 'cpuPerReqUs'), 1)} | ` +
           `${all(s.name).map((x) => `${fmt(x.cpuPerReqUs, 1)} @ ${fmt(x.busy * 100, 0)}%${x.busy >= BUSY_MIN ? '' : ' (not counted)'}`).join(', ')} | ${fmt(statusKb(s.server.child.pid!, 'VmHWM') / 1024, 1)} |`,
+      );
+    }
+    lines.push('');
+    lines.push(
+      `JWT costs, from the table above. "× static" is against the static token on the JWT sidecar (each round's pair in brackets; the cached JWT's is measured right after it); ` +
+        `"× static 401" against the sidecar's static-token 401.`,
+    );
+    lines.push('');
+    lines.push('| JWT scenario | status | responses/s | CPU µs/request | × static | × static 401 |');
+    lines.push('|---|---|---:|---:|---:|---:|');
+    for (const s of scenarios.filter((x) => x.server === jwtSidecar || x.server === jwtAlone)) {
+      const perRound = counted(s.name).flatMap((x) => counted(JWT_STATIC).filter((y) => y.round === x.round).map((y) => x.cpuPerReqUs / y.cpuPerReqUs));
+      lines.push(
+        `| ${s.name.replace('jwt sidecar: ', '')} | ${s.expectStatus} | ${fmt(m(s.name, 'rps'))} | ${fmt(m(s.name, 'cpuPerReqUs'), 1)} | ` +
+          `${fmt(m(s.name, 'cpuPerReqUs') / m(JWT_STATIC, 'cpuPerReqUs'), 2)}×${perRound.length > 0 ? ` (${perRound.map((r) => fmt(r, 2)).join(', ')})` : ''} | ${fmt(m(s.name, 'cpuPerReqUs') / m('sidecar 401', 'cpuPerReqUs'), 2)}× |`,
       );
     }
     lines.push('');
@@ -258,6 +365,8 @@ async function main(): Promise<void> {
     lines.push('|---|---|---|');
     lines.push(`| sidecar CPU per proxied request at saturation ≤ 1.5× floor | ${fmt(cpuRatio, 2)}× | ${judged(cpuRatio <= 1.5, ['sidecar', 'floor'])} |`);
     lines.push(`| 401 CPU ≤ 0.5× proxied request | ${fmt(rejectRatio, 2)}× | ${judged(rejectRatio <= 0.5, ['sidecar', 'sidecar 401'])} |`);
+    lines.push(`| cached JWT per proxied request ≤ 1.15× the static token (same sidecar, full cache) | ${fmt(cachedRatio, 3)}× | ${judged(cachedRatio <= 1.15, [JWT_STATIC, JWT_CACHED])} |`);
+    lines.push(`| the same, on a cache of one entry | ${fmt(cachedAloneRatio, 3)}× | ${judged(cachedAloneRatio <= 1.15, [JWT_STATIC, JWT_CACHED_ALONE])} |`);
     lines.push(`| added p50 at ${RATE} req/s ≤ 0.5 ms | ${fmt(addedP50 / 1000, 3)} ms | ${verdict(addedP50 <= 500)} |`);
     lines.push(`| added p99 at ${RATE} req/s ≤ 2 ms | ${fmt(addedP99 / 1000, 3)} ms | ${verdict(addedP99 <= 2000)} |`);
     lines.push(`| sidecar peak RSS under load ≤ 96 MB | ${fmt(peakMb, 1)} MB | ${verdict(peakMb <= 96)} |`);
@@ -273,6 +382,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     fs.rmSync(tokensDir, { recursive: true, force: true });
+    fs.rmSync(jwtDir, { recursive: true, force: true });
     fs.rmSync(logsDir, { recursive: true, force: true });
   }
 }
