@@ -102,7 +102,7 @@ describe('the verifier', () => {
     expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_expired' });
   });
 
-  it('is bounded: the least recently used entry goes first', async () => {
+  it('is bounded: the oldest entry goes first, a hit does not renew it', async () => {
     const clock = { s: T0 };
     const v = verifier(clock, { cacheEntries: 2 });
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => mint({ sub })));
@@ -113,8 +113,8 @@ describe('the verifier', () => {
     expect(v.cacheSize()).toBe(2);
     let lookups = 0;
     const counting = verifier(clock, { cacheEntries: 2, keys: () => (lookups++, keys) });
-    for (const t of [a, b, a, c, a, b]) counting.verify(t);
-    // a, b, (a hit), c evicts b, (a hit), b again: 4 full checks.
+    for (const t of [a, b, a, c, b, a]) counting.verify(t);
+    // a, b, (a hit), c evicts a (the oldest, hit or not), (b hit), a again: 4 full checks.
     expect(lookups).toBe(4);
   });
 

@@ -146,7 +146,9 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const byIss = new Map(opts.issuers.map((i) => [i.issuer, i]));
   const issuerFor = opts.issuerFor ?? ((iss: string) => byIss.get(iss));
   const anyAllowed = new Set<string>(opts.issuers.flatMap((i) => i.algorithms));
-  // Insertion order is recency: a hit moves its entry to the end, the oldest goes first when full.
+  // Oldest first out when full. A hit does not move its entry: a delete and re-insert per request
+  // on a full Map costs more than the whole rest of the request (bench/results/jwt.md), and an
+  // entry lives at most VERIFIED_TTL_MS anyway, so a busy token is re-verified at most that often.
   const cache = new Map<string, CachedVerdict>();
 
   function remember(digest: string, verdict: AuthVerdict & { ok: true }, untilMs: number): void {
@@ -161,11 +163,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     const digest = createHash('sha256').update(token, 'latin1').digest('base64');
     const hit = cache.get(digest);
     if (hit !== undefined) {
+      if (nowMs < hit.untilMs) return hit.verdict;
       cache.delete(digest);
-      if (nowMs < hit.untilMs) {
-        cache.set(digest, hit);
-        return hit.verdict;
-      }
     }
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
