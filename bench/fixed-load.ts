@@ -1,6 +1,7 @@
 /**
  * An exact load: `total` GET requests over `connections` keep-alive connections, each connection
- * sending its next request as soon as the previous response is complete. Exact counts (not a
+ * sending its next request as soon as the previous response is complete (with fixedLoadWithTokens,
+ * each carrying the next bearer value of a list). Exact counts (not a
  * duration) are what make instruction counts comparable between runs.
  */
 import * as net from 'net';
@@ -14,7 +15,17 @@ export interface FixedLoadResult {
 export function fixedLoad(port: number, total: number, connections: number, headers: Record<string, string>, expectStatus: number): Promise<FixedLoadResult> {
   let head = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n';
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-  const request = Buffer.from(`${head}\r\n`);
+  return load(port, total, connections, [Buffer.from(`${head}\r\n`)], expectStatus);
+}
+
+/** The same load, each request carrying the next bearer value of `tokens` (in a cycle). */
+export function fixedLoadWithTokens(port: number, total: number, connections: number, tokens: readonly string[], expectStatus: number): Promise<FixedLoadResult> {
+  if (tokens.length === 0) throw new Error('no tokens to send');
+  // Built before the load starts, so the client's own work per request stays as in fixedLoad.
+  return load(port, total, connections, tokens.map((t) => Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nauthorization: Bearer ${t}\r\n\r\n`)), expectStatus);
+}
+
+function load(port: number, total: number, connections: number, requests: readonly Buffer[], expectStatus: number): Promise<FixedLoadResult> {
   let sent = 0;
   let responses = 0;
   let unexpected = 0;
@@ -30,8 +41,7 @@ export function fixedLoad(port: number, total: number, connections: number, head
           socket.destroy();
           return;
         }
-        sent++;
-        socket.write(request);
+        socket.write(requests[sent++ % requests.length]);
       };
       socket.on('connect', next);
       socket.on('data', (chunk: Buffer) => {

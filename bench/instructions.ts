@@ -34,8 +34,7 @@ import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '
 import { entryOf, localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
-import { fixedLoad } from './fixed-load';
-import { fixedLoadWithTokens } from './jwt-load';
+import { fixedLoad, fixedLoadWithTokens } from './fixed-load';
 import { createJwtFixture, FIRST_SEEN_TOKENS, garbageB64token, garbageJwtShaped, JWT_ISSUER_NAME, sidecarCounted } from './jwt-tokens';
 import type { ExpectCounted } from './jwt-tokens';
 

@@ -34,7 +34,7 @@ import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '
 import { localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
-import { fixedLoadWithTokens } from './jwt-load';
+import { fixedLoadWithTokens } from './fixed-load';
 import type { ExpectCounted } from './jwt-tokens';
 import {
   createJwtFixture,
