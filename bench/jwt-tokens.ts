@@ -3,8 +3,8 @@
  * SIDECAR_JWT_ISSUERS value, and bearer values to present: valid tokens (one to be cached, or many
  * distinct ones), well-formed tokens with a wrong signature, and garbage. Lists of distinct values
  * go to a file, one a line, which bench/run.ts feeds to wrk through WRK_TOKENS_SCRIPT and
- * bench/instructions.ts through bench/jwt-load.ts. sidecarCounted reads a sidecar's metrics, so a
- * scenario can check that every response was the one it means to measure.
+ * bench/instructions.ts through fixedLoadWithTokens (bench/fixed-load.ts). sidecarCounted reads a
+ * sidecar's metrics, so a scenario can check that every response was the one it means to measure.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
