@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${execFileSync('valgrind', ['--version']).toString().trim()}.`,
     `Method: ${fmt(WARMUP)} warm-up requests, then ${fmt(COUNTED)} counted, over ${CONNECTIONS} keep-alive connections, against a tiny node:http upstream. ` +
       `Instructions: callgrind (user space, all threads of the proxy). Syscalls: strace -c -f over the counted part. Production settings: info logs, metrics on. ` +
-      `The JWT targets first fill the verified cache with ${fmt(fill.length)} other valid tokens (the 1-entry cache target: ${fmt(fill.length)} more warm-up requests instead); ` +
+      `The JWT targets first fill the verified cache with ${fmt(fill.length)} other valid tokens (the 1-entry cache target: ${fmt(fill.length)} more warm-up requests instead). ` +
       `The static token and the cached JWT on the JWT sidecar are counted over ${fmt(PAIR_COUNTED)} requests.`,
     '',
     '| proxy | what | instructions/request | × floor | of which V8 compiling | syscalls/request |',
