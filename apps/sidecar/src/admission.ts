@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage } from 'http';
 import { canonicalPathProblem } from '../../../lib/src/contract';
-import type { AuthFailure, Authenticator } from './authenticate';
+import type { AuthFailure } from './auth-verdict';
+import type { Authenticator } from './authenticate';
 import type { RequestContext } from './context';
 import { requestFraming } from './framing';
 import type { FramingVerdict } from './framing';

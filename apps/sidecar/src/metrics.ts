@@ -4,8 +4,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { KUBERNETES_ISSUER_NAME, SERVICE_ACCOUNT_SUBJECT_PREFIX } from '../../../lib/src/contract';
-import { AUTH_FAILURE_REASONS } from './authenticate';
-import type { AuthFailureReason } from './authenticate';
+import { AUTH_FAILURE_REASONS } from './auth-verdict';
+import type { AuthFailureReason } from './auth-verdict';
 import { CLIENT_ERROR_REASONS } from './admission';
 import type { ClientErrorReason } from './admission';
 

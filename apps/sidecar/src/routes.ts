@@ -6,7 +6,7 @@
  */
 import { effectiveMethods, isPrefixRulePath } from '../../../lib/src/contract';
 import type { RouteClaimSpec, RouteTable } from '../../../lib/src/contract';
-import type { AuthVerdict } from './authenticate';
+import type { AuthVerdict } from './auth-verdict';
 
 /** What deciding a request needs of a rule, precomputed. */
 export interface CompiledRule {

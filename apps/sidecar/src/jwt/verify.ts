@@ -16,8 +16,8 @@ import type { KeyObject, VerifyKeyObjectInput } from 'crypto';
 import { base64url, decodeJwt, decodeProtectedHeader } from 'jose';
 import { KUBERNETES_ISSUER_NAME, MAX_FORWARDED_CLAIM_CHARS, SERVICE_ACCOUNT_SUBJECT, claimHeaderName } from '../../../../lib/src/contract';
 import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
-import { authFailure } from '../authenticate';
-import type { AuthVerdict } from '../authenticate';
+import { authFailure } from '../auth-verdict';
+import type { AuthVerdict } from '../auth-verdict';
 import type { JwksKey } from './keys';
 
 /** Larger bearer values are not parsed as JWTs. */
