@@ -39,10 +39,8 @@ function subjectLabel(subject: string): string {
   return subject.startsWith(SERVICE_ACCOUNT_SUBJECT_PREFIX) ? KUBERNETES_ISSUER_NAME : subject.slice(0, colon);
 }
 
-export function createMetrics(): SidecarMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-
+/** The proxy port's series: what was answered, refused, and how long the main service took. */
+function defineRequestMetrics(registry: Registry) {
   const requests = new Counter({
     name: 'sidecar_http_requests_total',
     help: 'Requests answered on the proxy port, by status code and token name, or issuer name for a JWT or service account (subject; empty when unauthenticated or public).',
@@ -67,21 +65,17 @@ export function createMetrics(): SidecarMetrics {
     labelNames: ['rule'] as const,
     registers: [registry],
   });
-  let readInFlight = () => 0;
-  new Gauge({
-    name: 'sidecar_http_requests_in_flight',
-    help: 'Requests currently being handled on the proxy port.',
-    registers: [registry],
-    collect() {
-      this.set(readInFlight());
-    },
-  });
   const upstream = new Histogram({
     name: 'sidecar_upstream_duration_seconds',
     help: 'Time from forwarding a request to receiving the response headers from the main service.',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  return { requests, authFailures, clientErrors, forbidden, upstream };
+}
+
+/** The credential sources' series: static tokens and each JWT issuer's key set. */
+function defineCredentialMetrics(registry: Registry) {
   const tokens = new Gauge({
     name: 'sidecar_tokens_loaded',
     help: 'Number of valid tokens currently accepted.',
@@ -93,7 +87,6 @@ export function createMetrics(): SidecarMetrics {
     labelNames: ['result'] as const,
     registers: [registry],
   });
-
   const jwksKeys = new Gauge({
     name: 'sidecar_jwks_keys_loaded',
     help: 'Number of JWKS keys currently accepted for each JWT issuer.',
@@ -106,6 +99,31 @@ export function createMetrics(): SidecarMetrics {
     labelNames: ['issuer', 'result'] as const,
     registers: [registry],
   });
+  return { tokens, reloads, jwksKeys, jwksReloads };
+}
+
+/** The in-flight gauge, read at scrape time from whatever `read` the proxy hands it. */
+function defineInFlightGauge(registry: Registry): (read: () => number) => void {
+  let readInFlight = () => 0;
+  new Gauge({
+    name: 'sidecar_http_requests_in_flight',
+    help: 'Requests currently being handled on the proxy port.',
+    registers: [registry],
+    collect() {
+      this.set(readInFlight());
+    },
+  });
+  return (read) => {
+    readInFlight = read;
+  };
+}
+
+export function createMetrics(): SidecarMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { requests, authFailures, clientErrors, forbidden, upstream } = defineRequestMetrics(registry);
+  const { tokens, reloads, jwksKeys, jwksReloads } = defineCredentialMetrics(registry);
+  const inFlight = defineInFlightGauge(registry);
 
   const authChildren = new Map(AUTH_FAILURE_REASONS.map((r) => [r, authFailures.labels(r)]));
   for (const r of CLIENT_ERROR_REASONS) clientErrors.labels(r);
@@ -138,9 +156,7 @@ export function createMetrics(): SidecarMetrics {
     forbidden(rule) {
       forbidden.labels(rule).inc();
     },
-    inFlight(read) {
-      readInFlight = read;
-    },
+    inFlight,
     upstreamDuration(seconds) {
       upstream.observe(seconds);
     },

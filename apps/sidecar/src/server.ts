@@ -36,11 +36,16 @@ export interface Sidecar {
   shutdown(signal: string): Promise<number>;
 }
 
-export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
-  const metrics = createMetrics();
-  const lifecycle: Lifecycle = { shuttingDown: false, closingConnections: false };
+type KeySource = JwksFileStore | JwksUrlStore | KubernetesKeysStore;
 
-  const tokens = new TokenStore({
+/** The key sources, one per JWT issuer (by name), and the cluster's when service-account auth is on. */
+interface KeySources {
+  readonly byName: Map<string, KeySource>;
+  readonly kubernetes: KubernetesKeysStore | undefined;
+}
+
+function createTokenStore(config: SidecarConfig, logger: Logger, metrics: SidecarMetrics): TokenStore {
+  return new TokenStore({
     dir: config.tokensDir,
     pollIntervalMs: config.tokensPollIntervalMs,
     logger,
@@ -49,14 +54,17 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       metrics.tokensLoaded(count);
     },
   });
-  // No issuers: no verifier, and the static-token path is exactly what it is without JWTs.
-  const jwks = new Map<string, JwksFileStore | JwksUrlStore | KubernetesKeysStore>(
-    config.jwtIssuers.map((issuer): [string, JwksFileStore | JwksUrlStore] => {
-      const onReload = (result: 'success' | 'failure', count: number): void => {
-        metrics.jwksReload(issuer.name, result);
-        metrics.jwksKeysLoaded(issuer.name, count);
-      };
-      const onChange = (): void => jwt?.clearCache();
+}
+
+/** `onChange`: a key set changed, so every verdict cached under the old one must go. */
+function createKeySources(config: SidecarConfig, logger: Logger, metrics: SidecarMetrics, onChange: () => void): KeySources {
+  const reloadCounter = (name: string) => (result: 'success' | 'failure', count: number): void => {
+    metrics.jwksReload(name, result);
+    metrics.jwksKeysLoaded(name, count);
+  };
+  const byName = new Map<string, KeySource>(
+    config.jwtIssuers.map((issuer): [string, KeySource] => {
+      const onReload = reloadCounter(issuer.name);
       const store =
         issuer.jwksUrl !== undefined
           ? new JwksUrlStore({ issuer, logger, onReload, onChange })
@@ -65,18 +73,16 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     }),
   );
   // Service-account tokens: one more key source, whose issuer (iss) the API server names.
+  const auth = config.kubernetesAuth;
   const kubernetes =
-    config.kubernetesAuth === undefined
+    auth === undefined
       ? undefined
       : new KubernetesKeysStore({
-          auth: config.kubernetesAuth,
-          apiServer: config.kubernetesAuth.apiServer,
+          auth,
+          apiServer: auth.apiServer,
           logger,
-          onReload: (result, count) => {
-            metrics.jwksReload(KUBERNETES_ISSUER_NAME, result);
-            metrics.jwksKeysLoaded(KUBERNETES_ISSUER_NAME, count);
-          },
-          onChange: () => jwt?.clearCache(),
+          onReload: reloadCounter(KUBERNETES_ISSUER_NAME),
+          onChange,
           onDiscovered: (iss) => {
             const shadowed = config.jwtIssuers.find((i) => i.issuer === iss);
             if (shadowed !== undefined) {
@@ -84,22 +90,45 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
             }
           },
         });
-  if (kubernetes !== undefined) jwks.set(KUBERNETES_ISSUER_NAME, kubernetes);
+  if (kubernetes !== undefined) byName.set(KUBERNETES_ISSUER_NAME, kubernetes);
+  return { byName, kubernetes };
+}
+
+/** No issuers: no verifier, and the static-token path is exactly what it is without JWTs. */
+function createVerifier(config: SidecarConfig, sources: KeySources): JwtVerifier | undefined {
+  const { byName, kubernetes } = sources;
+  if (byName.size === 0) return undefined;
   const byIss = new Map(config.jwtIssuers.map((i) => [i.issuer, i]));
-  const jwt: JwtVerifier | undefined =
-    jwks.size === 0
-      ? undefined
-      : createJwtVerifier({
-          issuers: kubernetes === undefined ? config.jwtIssuers : [...config.jwtIssuers, kubernetesIssuer(config.kubernetesAuth!, config.kubernetesAuth!.apiServer, '')],
-          // The cluster's own tokens are the cluster's, even if a JWT issuer was given its iss too.
-          issuerFor: (iss) => (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : byIss.get(iss)),
-          keys: (name) => jwks.get(name)!.keys,
-          // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
-          onUnknownKey: (name) => {
-            const store = jwks.get(name);
-            if (store instanceof JwksUrlStore) store.unknownKey();
-          },
-        });
+  const auth = config.kubernetesAuth;
+  return createJwtVerifier({
+    issuers: auth === undefined ? config.jwtIssuers : [...config.jwtIssuers, kubernetesIssuer(auth, auth.apiServer, '')],
+    // The cluster's own tokens are the cluster's, even if a JWT issuer was given its iss too.
+    issuerFor: (iss) => (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : byIss.get(iss)),
+    keys: (name) => byName.get(name)!.keys,
+    // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
+    onUnknownKey: (name) => {
+      const store = byName.get(name);
+      if (store instanceof JwksUrlStore) store.unknownKey();
+    },
+  });
+}
+
+/** Ready only once every issuer has had a key set: until then its tokens would all be refused. */
+function keysUnavailableReason(sources: KeySources): string | undefined {
+  for (const store of sources.byName.values()) {
+    const reason = store.unavailableReason;
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
+}
+
+export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
+  const metrics = createMetrics();
+  const lifecycle: Lifecycle = { shuttingDown: false, closingConnections: false };
+  const tokens = createTokenStore(config, logger, metrics);
+  let jwt: JwtVerifier | undefined;
+  const keySources = createKeySources(config, logger, metrics, () => jwt?.clearCache());
+  jwt = createVerifier(config, keySources);
   const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm, jwt });
   const admit = createAdmission({ routes: compileRoutes(config.routes), authenticator });
   const forwarder = createForwarder({
@@ -131,22 +160,13 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
       logger,
-      notReadyReason: () => (lifecycle.shuttingDown ? 'shutting down' : (tokens.unavailableReason ?? jwksUnavailableReason())),
+      notReadyReason: () => (lifecycle.shuttingDown ? 'shutting down' : (tokens.unavailableReason ?? keysUnavailableReason(keySources))),
     }),
   );
   adminServer.keepAliveTimeout = CLIENT_KEEPALIVE_TIMEOUT_MS;
 
-  /** Ready only once every issuer has had a key set: until then its tokens would all be refused. */
-  function jwksUnavailableReason(): string | undefined {
-    for (const store of jwks.values()) {
-      const reason = store.unavailableReason;
-      if (reason !== undefined) return reason;
-    }
-    return undefined;
-  }
-
   async function start(): Promise<{ port: number; adminPort: number }> {
-    await Promise.all([tokens.start(), ...[...jwks.values()].map((s) => s.start())]);
+    await Promise.all([tokens.start(), ...[...keySources.byName.values()].map((s) => s.start())]);
     const port = await listen(proxy.server, config.host, config.port, SIDECAR_ENV.port, SIDECAR_ENV.host);
     const adminPort = await listen(adminServer, config.host, config.adminPort, SIDECAR_ENV.adminPort, SIDECAR_ENV.host);
     return { port, adminPort };
@@ -159,7 +179,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     proxy,
     adminServer,
     tokens,
-    keySources: [...jwks.values()],
+    keySources: [...keySources.byName.values()],
     forwarder,
     logger,
   });
