@@ -206,10 +206,11 @@ describe('forwarded headers', () => {
     expect(JSON.stringify(got.rawHeaders)).not.toContain(CI_TOKEN);
   });
 
-  it('sets X-Forwarded-For, -Proto and -Host', async () => {
+  it('sets X-Forwarded-For (the peer alone: no proxy in front is trusted by default), X-Real-IP, -Proto and -Host', async () => {
     await request(sidecar.port, { path: '/xff', headers: { ...bearer(CI_TOKEN), host: 'app.example:8443', 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
     const h = lastReceived().headers;
-    expect(h['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(h['x-forwarded-for']).toBe('127.0.0.1');
+    expect(h['x-real-ip']).toBe('127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-forwarded-host']).toBe('app.example:8443');
     expect(h.host).toBe('app.example:8443');
