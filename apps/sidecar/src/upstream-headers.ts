@@ -163,15 +163,13 @@ function nominated(connection: string | undefined): Set<string> | undefined {
  * peer. With no trusted hop, the peer alone: a forged chain before it would fool every framework
  * that takes the leftmost entry (gorilla's ProxyHeaders, Spring, most hand-written code).
  */
-function forwardedFor(prior: string | undefined, peer: string | undefined, hops: number): string[] {
+function forwardedFor(prior: string, peer: string | undefined, hops: number): string[] {
   const chain: string[] = [];
-  if (prior !== undefined && hops > 0) {
-    const entries = prior.split(',');
-    // From the right, skipping empty entries (no proxy appends one).
-    for (let i = entries.length - 1; i >= 0 && chain.length < hops; i--) {
-      const e = entries[i].trim();
-      if (e !== '') chain.unshift(e);
-    }
+  const entries = prior.split(',');
+  // From the right, skipping empty entries (no proxy appends one).
+  for (let i = entries.length - 1; i >= 0 && chain.length < hops; i--) {
+    const e = entries[i].trim();
+    if (e !== '') chain.unshift(e);
   }
   if (peer !== undefined) chain.push(peer);
   return chain;
@@ -232,10 +230,13 @@ export function upstreamRequestHeaders(req: IncomingMessage, input: UpstreamHead
   else if (input.closeAfter === true) out.push('connection', 'close');
   if (input.subject !== undefined) out.push(FORWARDED_HEADERS.subject, input.subject);
   if (input.claimHeaders !== undefined) for (const v of input.claimHeaders) out.push(v);
-  const chain = forwardedFor(priorForwardedFor, req.socket.remoteAddress, hops);
-  if (chain.length > 0) {
-    // X-Real-IP: the client as far as the sidecar can vouch, the leftmost entry it keeps.
-    out.push(X_FORWARDED_FOR, chain.length === 1 ? chain[0] : chain.join(', '), X_REAL_IP, chain[0]);
+  // X-Real-IP: the client as far as the sidecar can vouch, the leftmost X-Forwarded-For entry.
+  const peer = req.socket.remoteAddress;
+  if (priorForwardedFor === undefined) {
+    if (peer !== undefined) out.push(X_FORWARDED_FOR, peer, X_REAL_IP, peer);
+  } else {
+    const chain = forwardedFor(priorForwardedFor, peer, hops);
+    if (chain.length > 0) out.push(X_FORWARDED_FOR, chain.join(', '), X_REAL_IP, chain[0]);
   }
   // The sidecar terminates plain HTTP; a trusted proxy in front may have ended TLS and says so.
   out.push(X_FORWARDED_PROTO, trustedProto(priorProto) ?? 'http');
