@@ -13,11 +13,12 @@ import * as path from 'path';
 import fc from 'fast-check';
 import pino from 'pino';
 import { FORWARDED_HEADERS, SIDECAR_ENV } from '../lib/src/contract';
+import { failureStatus } from '../apps/sidecar/src/auth-verdict';
 import { createAuthenticator } from '../apps/sidecar/src/authenticate';
 import type { Authenticator } from '../apps/sidecar/src/authenticate';
 import { TokenStore } from '../apps/sidecar/src/tokens';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
-import { rawRequest, rawStatus, tempDir } from './support/http';
+import { rawHeader, rawRequest, rawStatus, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
 /** File name → token. Two tokens share a prefix so "a valid token's prefix" can itself be valid. */
@@ -40,6 +41,23 @@ function model(values: readonly string[]): string | undefined {
   if (values.length !== 1) return undefined;
   const m = EXACT.exec(values[0]);
   return m ? VALID.get(m[1]) : undefined;
+}
+
+const TCHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*/;
+
+/**
+ * The answer the sidecar must give a request the parser let through (RFC 6750 §3.1): no header or
+ * another auth-scheme (the leading run of tchar) → 401 without an error code; more than one header,
+ * or the Bearer scheme not followed by exactly one space and a b64token → 400 invalid_request;
+ * a well-formed token that is not valid → 401 invalid_token.
+ */
+function refusalModel(values: readonly string[]): { status: 400 | 401; error: string | undefined } {
+  if (values.length === 0) return { status: 401, error: undefined };
+  if (values.length > 1) return { status: 400, error: 'invalid_request' };
+  const scheme = TCHAR.exec(values[0])![0];
+  if (scheme.toLowerCase() !== 'bearer') return { status: 401, error: undefined };
+  if (!/^ [A-Za-z0-9\-._~+/]+=*$/.test(values[0].slice(scheme.length))) return { status: 400, error: 'invalid_request' };
+  return { status: 401, error: 'invalid_token' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,6 +256,23 @@ describe('Authorization header, in-process, against the reference model', () => 
       { numRuns: 1_000 },
     );
   });
+
+  it('a refusal is 400 invalid_request, 401 invalid_token or a 401 without error code exactly as the RFC 6750 model says', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(allCases, (c) => {
+        const values = c.headers.map(([, val]) => val);
+        const v = authenticator.authenticate(messageWith(c));
+        if (v.ok) return;
+        const want = refusalModel(values);
+        expect({ status: failureStatus(v), error: v.error }).toEqual(want);
+        expect(authenticator.challenge(v)).toBe(want.error === undefined ? 'Bearer realm="prop"' : `Bearer realm="prop", error="${want.error}"`);
+        seen.add(`${want.status} ${want.error}`);
+      }),
+      { numRuns: 3_000 },
+    );
+    expect([...seen].sort()).toEqual(['400 invalid_request', '401 invalid_token', '401 undefined']);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +319,7 @@ describe('Authorization header over real sockets, against the compiled sidecar',
   const wireSafe = (c: Case) => c.headers.every(([, v]) => !/[\r\n]/.test(v)) && c.headers.every(([, v]) => v.length < 12_000);
 
   it('only the exact form reaches the upstream; everything else gets 400 or 401 and forwards nothing', async () => {
-    const outcomes = { forwarded: 0, refused: 0, parserRefused: 0 };
+    const outcomes = { forwarded: 0, refused: 0, malformed: 0, parserRefused: 0 };
     await fc.assert(
       fc.asyncProperty(fc.oneof({ weight: 1, arbitrary: exactCases }, { weight: 6, arbitrary: allCases }).filter(wireSafe), async (c) => {
         const target = `/prop/${++seq}`;
@@ -306,15 +341,28 @@ describe('Authorization header over real sockets, against the compiled sidecar',
           expect(reached).toHaveLength(0);
           // The refusal never echoes what the client presented.
           for (const t of VALID_TOKENS) expect(response).not.toContain(t);
-          if (status === 400) outcomes.parserRefused++;
-          else outcomes.refused++;
+          const values = c.headers.map(([, v]) => parsedValue(v));
+          const challenge = rawHeader(response, 'www-authenticate');
+          if (values.includes('rejected')) {
+            // Node's parser refused the header line: a plain 400, no challenge.
+            expect(status).toBe(400);
+            expect(challenge).toBeUndefined();
+            outcomes.parserRefused++;
+          } else {
+            const want = refusalModel(values as string[]);
+            expect(status).toBe(want.status);
+            expect(challenge).toBe(want.error === undefined ? 'Bearer realm="sidecar"' : `Bearer realm="sidecar", error="${want.error}"`);
+            if (want.status === 400) outcomes.malformed++;
+            else outcomes.refused++;
+          }
         }
       }),
       { numRuns: 400 },
     );
-    // The run covered all three outcomes, so none of the branches above is vacuous.
+    // The run covered every outcome, so none of the branches above is vacuous.
     expect(outcomes.forwarded).toBeGreaterThan(20);
-    expect(outcomes.refused).toBeGreaterThan(100);
+    expect(outcomes.refused).toBeGreaterThan(50);
+    expect(outcomes.malformed).toBeGreaterThan(50);
     expect(outcomes.parserRefused).toBeGreaterThan(5);
   });
 
@@ -325,7 +373,9 @@ describe('Authorization header over real sockets, against the compiled sidecar',
       const lines = names.map((n) => `${n}: Bearer ${token}\r\n`).join('');
       const before = upstream.count();
       const response = await rawRequest(sidecar.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${lines}Connection: close\r\n\r\n`);
-      expect(rawStatus(response)).toBe(401);
+      // RFC 6750 §3.1: a repeated credential is invalid_request, 400 (not invalid_token, which invites a refresh and a retry).
+      expect(rawStatus(response)).toBe(400);
+      expect(rawHeader(response, 'www-authenticate')).toBe('Bearer realm="sidecar", error="invalid_request"');
       expect(upstream.count()).toBe(before);
     }
   });

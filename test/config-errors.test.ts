@@ -41,6 +41,7 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
   [SIDECAR_ENV.drainDelayMs]: ['600001', '1.5', 'none'],
   [SIDECAR_ENV.shutdownTimeoutMs]: ['3600001', 'later', '0'],
   [SIDECAR_ENV.forwardAuthorization]: ['TRUE', '1', 'on'],
+  [SIDECAR_ENV.trustedProxyHops]: ['11', '-1', '1.5', 'all'],
   [SIDECAR_ENV.realm]: ['back\\slash', 'x'.repeat(129), 'r\u00e9alm', 'tab\there'],
   [SIDECAR_ENV.tokensPollIntervalMs]: ['49', 'often', '3600001'],
   [SIDECAR_ENV.logLevel]: ['INFO', 'loud', 'warning'],

@@ -17,6 +17,8 @@ const OTHER_TOKEN = 'other+token/with~chars==';
 const REALM = 'test-realm';
 const BARE = `Bearer realm="${REALM}"`;
 const INVALID = `Bearer realm="${REALM}", error="invalid_token"`;
+/** RFC 6750 §3.1: a header that is not one well-formed Bearer credential is invalid_request, answered 400. */
+const MALFORMED = `Bearer realm="${REALM}", error="invalid_request"`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let upstream: TestUpstream;
@@ -118,26 +120,27 @@ describe('refused requests', () => {
     ['no header', {}, BARE, 'missing'],
     ['wrong scheme', { authorization: `Basic ${Buffer.from('u:p').toString('base64')}` }, BARE, 'wrong_scheme'],
     ['token as scheme', { authorization: CI_TOKEN }, BARE, 'wrong_scheme'],
-    ['empty token', { authorization: 'Bearer ' }, INVALID, 'malformed'],
+    ['empty token', { authorization: 'Bearer ' }, MALFORMED, 'malformed'],
     ['wrong token', { authorization: 'Bearer wrong' }, INVALID, 'invalid_token'],
     ['prefix of a token', { authorization: `Bearer ${CI_TOKEN.slice(0, -1)}` }, INVALID, 'invalid_token'],
     ['token with a suffix', { authorization: `Bearer ${CI_TOKEN}x` }, INVALID, 'invalid_token'],
-    ['double space', { authorization: `Bearer  ${CI_TOKEN}` }, INVALID, 'malformed'],
-    ['tab separator', { authorization: `Bearer\t${CI_TOKEN}` }, BARE, 'wrong_scheme'],
-    ['second token', { authorization: `Bearer ${CI_TOKEN} ${OTHER_TOKEN}` }, INVALID, 'malformed'],
-    ['comma list', { authorization: `Bearer ${CI_TOKEN},${OTHER_TOKEN}` }, INVALID, 'malformed'],
-    ['comma and space', { authorization: `Bearer ${CI_TOKEN}, Bearer ${OTHER_TOKEN}` }, INVALID, 'malformed'],
-    ['token with trailing text', { authorization: `Bearer ${CI_TOKEN} extra` }, INVALID, 'malformed'],
+    ['double space', { authorization: `Bearer  ${CI_TOKEN}` }, MALFORMED, 'malformed'],
+    ['tab separator', { authorization: `Bearer\t${CI_TOKEN}` }, MALFORMED, 'malformed'],
+    ['second token', { authorization: `Bearer ${CI_TOKEN} ${OTHER_TOKEN}` }, MALFORMED, 'malformed'],
+    ['comma list', { authorization: `Bearer ${CI_TOKEN},${OTHER_TOKEN}` }, MALFORMED, 'malformed'],
+    ['comma and space', { authorization: `Bearer ${CI_TOKEN}, Bearer ${OTHER_TOKEN}` }, MALFORMED, 'malformed'],
+    ['token with trailing text', { authorization: `Bearer ${CI_TOKEN} extra` }, MALFORMED, 'malformed'],
   ];
 
-  it.each(cases)('%s → 401 with the right challenge, and nothing reaches the upstream', async (_name, headers, challenge) => {
+  it.each(cases)('%s → 401 (400 when malformed) with the right challenge, and nothing reaches the upstream', async (_name, headers, challenge) => {
     const before = upstream.count();
     const res = await request(sidecar.port, { path: '/private', headers });
-    expect(res.status).toBe(401);
+    const malformed = challenge === MALFORMED;
+    expect(res.status).toBe(malformed ? 400 : 401);
     expect(res.headers['www-authenticate']).toBe(challenge);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers[FORWARDED_HEADERS.requestId]).toMatch(UUID);
-    expect(res.text()).toBe('Unauthorized\n');
+    expect(res.text()).toBe(malformed ? 'Bad Request\n' : 'Unauthorized\n');
     expect(res.text()).not.toContain(CI_TOKEN);
     expect(upstream.count()).toBe(before);
   });
@@ -149,8 +152,8 @@ describe('refused requests', () => {
         sidecar.port,
         `GET /dup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${order[0]}\r\nauthorization: Bearer ${order[1]}\r\nConnection: close\r\n\r\n`,
       );
-      expect(rawStatus(res)).toBe(401);
-      expect(rawHeader(res, 'www-authenticate')).toBe(INVALID);
+      expect(rawStatus(res)).toBe(400);
+      expect(rawHeader(res, 'www-authenticate')).toBe(MALFORMED);
     }
     expect(upstream.count()).toBe(before);
   });
@@ -203,10 +206,11 @@ describe('forwarded headers', () => {
     expect(JSON.stringify(got.rawHeaders)).not.toContain(CI_TOKEN);
   });
 
-  it('sets X-Forwarded-For, -Proto and -Host', async () => {
+  it('sets X-Forwarded-For (the peer alone: no proxy in front is trusted by default), X-Real-IP, -Proto and -Host', async () => {
     await request(sidecar.port, { path: '/xff', headers: { ...bearer(CI_TOKEN), host: 'app.example:8443', 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } });
     const h = lastReceived().headers;
-    expect(h['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(h['x-forwarded-for']).toBe('127.0.0.1');
+    expect(h['x-real-ip']).toBe('127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-forwarded-host']).toBe('app.example:8443');
     expect(h.host).toBe('app.example:8443');

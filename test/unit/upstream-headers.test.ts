@@ -34,15 +34,18 @@ const BASE: UpstreamHeaderInput = {
 
 /**
  * The end of every list forwarded for a 127.0.0.1 client that sent Host `host` (after framing and
- * connection): subject (null: none), X-Forwarded-*, request id.
+ * connection): subject (null: none), X-Forwarded-For and X-Real-IP (its leftmost entry), the rest
+ * of X-Forwarded-*, request id.
  */
-function tail(host: string | undefined, subject: string | null = 'alice', requestId = 'rid-1', forwardedFor = '127.0.0.1'): string[] {
+function tail(host: string | undefined, subject: string | null = 'alice', requestId = 'rid-1', forwardedFor = '127.0.0.1', proto = 'http'): string[] {
   return [
     ...(subject === null ? [] : [FORWARDED_HEADERS.subject, subject]),
     'x-forwarded-for',
     forwardedFor,
+    'x-real-ip',
+    forwardedFor.split(', ')[0],
     'x-forwarded-proto',
-    'http',
+    proto,
     ...(host === undefined ? [] : ['x-forwarded-host', host]),
     FORWARDED_HEADERS.requestId,
     requestId,
@@ -221,9 +224,126 @@ describe('upstreamRequestHeaders', () => {
     expect(out).toEqual(['host', 'h', 'x-kept', 'k', ...tail('h', 'bob', 'rid-ours')]);
   });
 
-  it("chains the client's exact X-Forwarded-For (all of its lines) before the peer address", async () => {
-    const out = await upstreamOf('GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n\r\n');
-    expect(out).toEqual(['host', 'h', ...tail('h', 'alice', 'rid-1', '10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1')]);
+  it("replaces the client's X-Forwarded-For with the peer address: with no trusted proxy, a chain before it is a forgery", async () => {
+    const raw = 'GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\nX-Forwarded-Proto: https\r\n\r\n';
+    expect(await upstreamOf(raw)).toEqual(['host', 'h', ...tail('h')]);
+    expect(await upstreamOf(raw, { trustedProxyHops: 0 })).toEqual(['host', 'h', ...tail('h')]);
+  });
+
+  it.each<[number, string]>([
+    [1, '10.0.0.3, 127.0.0.1'],
+    [2, '10.0.0.2, 10.0.0.3, 127.0.0.1'],
+    [3, '10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1'],
+    [10, '10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1'],
+  ])('with %d trusted proxy hops: the rightmost entries of every X-Forwarded-For line, then the peer; X-Real-IP the leftmost kept', async (hops, chain) => {
+    const raw = 'GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2,10.0.0.3\r\n\r\n';
+    expect(await upstreamOf(raw, { trustedProxyHops: hops })).toEqual(['host', 'h', ...tail('h', 'alice', 'rid-1', chain)]);
+  });
+
+  it('trusted hops: empty entries are skipped, and a missing X-Forwarded-For leaves the peer alone', async () => {
+    expect(await upstreamOf('GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.9 , ,\r\n\r\n', { trustedProxyHops: 2 })).toEqual([
+      'host',
+      'h',
+      ...tail('h', 'alice', 'rid-1', '10.0.0.9, 127.0.0.1'),
+    ]);
+    expect(await upstreamOf('GET / HTTP/1.1\r\nHost: h\r\n\r\n', { trustedProxyHops: 2 })).toEqual(['host', 'h', ...tail('h')]);
+  });
+
+  it('trusted hops: only the exact X-Forwarded-For is chained; other spellings are dropped', async () => {
+    const out = await upstreamOf('GET / HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 6.6.6.6\r\nX.Forwarded.For: 6.6.6.7\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n', {
+      trustedProxyHops: 1,
+    });
+    expect(out).toEqual(['host', 'h', ...tail('h', 'alice', 'rid-1', '10.0.0.1, 127.0.0.1')]);
+  });
+
+  it.each<[string, number, string]>([
+    ['https', 1, 'https'],
+    [' HTTPS ', 1, 'https'],
+    ['http', 1, 'http'],
+    ['https', 0, 'http'],
+    ['https, http', 1, 'http'],
+    ['ftp', 1, 'http'],
+    ['javascript:alert(1)', 1, 'http'],
+  ])('X-Forwarded-Proto %j with %d trusted hops → %s', async (sent, hops, proto) => {
+    const out = await upstreamOf(`GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: ${sent}\r\nX_Forwarded_Proto: https\r\n\r\n`, { trustedProxyHops: hops });
+    expect(out).toEqual(['host', 'h', ...tail('h', 'alice', 'rid-1', '127.0.0.1', proto)]);
+  });
+
+  it('drops every header only a proxy may write, in every spelling, and the whole x-forwarded-* family', async () => {
+    const forged = [
+      'Forwarded: for=6.6.6.6;proto=https;host=evil.example',
+      'X-Real-IP: 6.6.6.6',
+      'X_Real_IP: 6.6.6.6',
+      'X-Forwarded-Port: 443',
+      'X-Forwarded-Scheme: https',
+      'X-Forwarded-Ssl: on',
+      'X-Forwarded-Prefix: /admin',
+      'X-Forwarded-Server: evil.example',
+      'X-Forwarded-Uri: /admin',
+      'X-Forwarded-Path: /admin',
+      'X-Forwarded-Protocol: ssl',
+      'X-Forwarded-By: 6.6.6.6',
+      'X-Forwarded: for=6.6.6.6',
+      'X-Forwarded-Client-Cert: Hash=abc;Subject="CN=admin"',
+      'X-Forwarded-Tls-Client-Cert: MIIB',
+      'X-Forwarded-User: admin',
+      'X-Forwarded-Email: admin@example.test',
+      'X_Forwarded_Port: 443',
+      'x.forwarded.prefix: /admin',
+      'X-Original-Forwarded-For: 6.6.6.6',
+      'X-Original-URL: /admin',
+      'X-Original-URI: /admin',
+      'X-Original-Host: evil.example',
+      'X-Original-For: 6.6.6.6',
+      'X-Original-Proto: https',
+      'X-Rewrite-URL: /admin',
+      'X_Rewrite_Url: /admin',
+      'X-Envoy-Original-Path: /admin',
+      'X-Envoy-External-Address: 6.6.6.6',
+      'X-Envoy-Internal: true',
+      'X-HTTP-Method-Override: DELETE',
+      'X-HTTP-Method: DELETE',
+      'X-Method-Override: DELETE',
+      'X-Client-IP: 6.6.6.6',
+      'Client-IP: 6.6.6.6',
+      'True-Client-IP: 6.6.6.6',
+      'CF-Connecting-IP: 6.6.6.6',
+      'CF-Connecting-IPv6: ::6',
+      'Fastly-Client-IP: 6.6.6.6',
+      'X-Cluster-Client-IP: 6.6.6.6',
+      'Forwarded-For: 6.6.6.6',
+      'X-Scheme: https',
+      'X-Url-Scheme: https',
+      'Front-End-Https: on',
+      'X-SSL-Client-Cert: MIIB',
+      'X-SSL-Client-Verify: SUCCESS',
+      'X-SSL-Client-S-DN: CN=admin',
+      'X-SSL-Client-DN: CN=admin',
+      'SSL-Client-Cert: MIIB',
+      'X-Client-Cert: MIIB',
+    ];
+    const out = await upstreamOf(`GET / HTTP/1.1\r\nHost: h\r\nX-Before: 1\r\n${forged.map((l) => `${l}\r\n`).join('')}X-After: 2\r\n\r\n`, { trustedProxyHops: 3 });
+    expect(out).toEqual(['host', 'h', 'x-before', '1', 'x-after', '2', ...tail('h')]);
+  });
+
+  it('keeps headers that only look like the forwarding ones', async () => {
+    const kept = ['X-Original-Filename: a.txt', 'X-Forward: 1', 'Forwarded-Host-Note: n', 'X-Real: r', 'Via: 1.1 cdn'];
+    const out = await upstreamOf(`GET / HTTP/1.1\r\nHost: h\r\n${kept.map((l) => `${l}\r\n`).join('')}\r\n`);
+    expect(out).toEqual(['host', 'h', 'x-original-filename', 'a.txt', 'x-forward', '1', 'forwarded-host-note', 'n', 'x-real', 'r', 'via', '1.1 cdn', ...tail('h')]);
+  });
+
+  it('Connection cannot remove the headers the sidecar sets: they are written after the client headers', async () => {
+    const out = await upstreamOf(
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: x-auth-subject, x-request-id, x-forwarded-for, x-real-ip, x-forwarded-proto, x-forwarded-host, x-auth-claim-role\r\n' +
+        'X-Auth-Subject: admin\r\nX-Auth-Claim-Role: admin\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n',
+      { subject: 'bob', requestId: 'rid-ours', claimHeaders: ['x-auth-claim-role', 'viewer'] },
+    );
+    expect(out).toEqual(['host', 'h', FORWARDED_HEADERS.subject, 'bob', 'x-auth-claim-role', 'viewer', ...tail('h', null, 'rid-ours')]);
+  });
+
+  it('with trusted hops, a trusted X-Forwarded-For that Connection names is still read (it was for us), and not forwarded as sent', async () => {
+    const out = await upstreamOf('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-For\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n', { trustedProxyHops: 1 });
+    expect(out).toEqual(['host', 'h', ...tail('h', 'alice', 'rid-1', '10.0.0.1, 127.0.0.1')]);
   });
 
   it('a public path (no subject) gets no identity header, even when the client sent one', async () => {

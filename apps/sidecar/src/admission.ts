@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'http';
 import { canonicalPathProblem } from '../../../lib/src/contract';
+import { failureStatus } from './auth-verdict';
 import type { AuthFailure } from './auth-verdict';
 import type { Authenticator } from './authenticate';
 import type { RequestContext } from './context';
@@ -27,11 +28,11 @@ export interface Refusal {
   readonly clientError?: ClientErrorReason;
   /** Counted as an authentication failure. */
   readonly auth?: AuthFailure;
-  /** The WWW-Authenticate value of a 401, made once with the refusal. */
+  /** The WWW-Authenticate value of a 401 (or of the 400 of a malformed Authorization), made once with the refusal. */
   readonly challenge?: string;
   /** A 403: the label of the rule (or "default") that refused the caller. */
   readonly forbiddenRule?: string;
-  /** The connection may carry on after the answer (a 401 or 403), unless a body is left unread. */
+  /** The connection may carry on after the answer (a refused credential or a 403), unless a body is left unread. */
   readonly keepAlive?: boolean;
 }
 
@@ -105,7 +106,7 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       const verdict = authenticator.authenticate(req);
       if (!verdict.ok) {
         return memo(authRefusals, verdict, () =>
-          Object.freeze({ admitted: false, status: 401, reason: verdict.reason, auth: verdict, challenge: authenticator.challenge(verdict), keepAlive: true }),
+          Object.freeze({ admitted: false, status: failureStatus(verdict), reason: verdict.reason, auth: verdict, challenge: authenticator.challenge(verdict), keepAlive: true }),
         );
       }
       ctx.subject = verdict.subject;

@@ -40,10 +40,28 @@ function authorizationCount(raw: string[]): number {
   return n;
 }
 
+/** RFC 9110 tchar: the characters an auth-scheme is made of. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * Whether the header's auth-scheme (its leading run of tchar, RFC 9110 §11.4) is Bearer, in any
+ * case. `Bearer\ttok` and `Bearer:tok` use the Bearer scheme, badly (400); `Bearerx tok` and
+ * `Basic …` use another one (401, no error code).
+ */
+function isBearerScheme(header: string): boolean {
+  if (header.length < 6 || header.slice(0, 6).toLowerCase() !== 'bearer') return false;
+  if (header.length === 6) return true;
+  const c = header.charCodeAt(6);
+  return c >= 128 || TCHAR[c] !== 1;
+}
+
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const challengeBare = `Bearer realm="${opts.realm}"`;
   const challengeInvalid = `Bearer realm="${opts.realm}", error="invalid_token"`;
-  const challenge = (failure: AuthFailure) => (failure.bearer ? challengeInvalid : challengeBare);
+  const challengeRequest = `Bearer realm="${opts.realm}", error="invalid_request"`;
+  const challenge = (failure: AuthFailure) =>
+    failure.error === undefined ? challengeBare : failure.error === 'invalid_token' ? challengeInvalid : challengeRequest;
 
   const jwt = opts.jwt;
 
@@ -51,11 +69,14 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     const header = req.headers.authorization;
     const set = opts.tokens();
     if (header === undefined) return set.entries.length === 0 ? NO_TOKENS_NO_HEADER : MISSING;
-    const sp = header.indexOf(' ');
-    const scheme = sp === -1 ? header : header.slice(0, sp);
-    if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return WRONG_SCHEME;
-    if (sp === -1 || authorizationCount(req.rawHeaders) !== 1) return MALFORMED;
-    const token = header.slice(sp + 1);
+    // A header-level syntax error is invalid_request (400): no refreshed token can mend it, so an
+    // OAuth client must not be told invalid_token (401), which makes it refresh and retry. That is
+    // two Authorization headers (whatever their schemes), and a Bearer scheme not followed by
+    // exactly one space and one b64token. Another scheme is a missing credential (401, no error).
+    if (authorizationCount(req.rawHeaders) !== 1) return MALFORMED;
+    if (!isBearerScheme(header)) return WRONG_SCHEME;
+    if (header.charCodeAt(6) !== 32) return MALFORMED;
+    const token = header.slice(7);
     if (!TOKEN_PATTERN.test(token)) return MALFORMED;
     if (jwt !== undefined) {
       const verdict = jwt.verify(token);

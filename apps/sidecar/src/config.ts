@@ -47,6 +47,8 @@ export interface SidecarConfig {
   readonly drainDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly forwardAuthorization: boolean;
+  /** Proxies in front of the sidecar whose X-Forwarded-For entries and X-Forwarded-Proto are kept; 0: none. */
+  readonly trustedProxyHops: number;
   readonly realm: string;
   readonly tokensPollIntervalMs: number;
   readonly logLevel: LogLevel;
@@ -180,6 +182,7 @@ export function loadConfig(env: Env): SidecarConfig {
     drainDelayMs,
     shutdownTimeoutMs: readInteger(env, SIDECAR_ENV.shutdownTimeoutMs, shutdownBound),
     forwardAuthorization: readSetting(env, SIDECAR_ENV.forwardAuthorization, SIDECAR_DEFAULTS.forwardAuthorization, parseBoolean),
+    trustedProxyHops: readInteger(env, SIDECAR_ENV.trustedProxyHops, SIDECAR_INTEGERS.trustedProxyHops),
     realm: realm(env),
     tokensPollIntervalMs: readInteger(env, SIDECAR_ENV.tokensPollIntervalMs, SIDECAR_INTEGERS.tokensPollIntervalMs),
     logLevel: readSetting(env, SIDECAR_ENV.logLevel, SIDECAR_DEFAULTS.logLevel, parseLogLevel),

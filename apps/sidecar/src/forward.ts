@@ -25,6 +25,8 @@ export interface ForwarderOptions {
   readonly upstreamIdleTimeoutMs: number;
   /** Keep the client's Authorization header on forwarded requests. */
   readonly forwardAuthorization: boolean;
+  /** Proxies in front of the sidecar whose X-Forwarded-For entries and X-Forwarded-Proto are kept. @default 0 */
+  readonly trustedProxyHops?: number;
   readonly logger: Logger;
   /** Seconds from forwarding to the upstream's response headers. */
   readonly onUpstreamResponse?: (seconds: number) => void;
@@ -63,6 +65,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     fallbackHost: opts.upstream.authority,
     upstreamTimeoutMs: opts.upstreamTimeoutMs,
     forwardAuthorization: opts.forwardAuthorization,
+    trustedProxyHops: opts.trustedProxyHops ?? 0,
     closing,
     onUpstreamResponse: opts.onUpstreamResponse,
   });

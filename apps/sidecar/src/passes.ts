@@ -34,6 +34,8 @@ export interface PassOptions {
   readonly fallbackHost: string;
   readonly upstreamTimeoutMs: number;
   readonly forwardAuthorization: boolean;
+  /** SIDECAR_TRUSTED_PROXY_HOPS: whose X-Forwarded-For and -Proto are kept (upstream-headers.ts). */
+  readonly trustedProxyHops: number;
   /** Whether responses should close the client connection (shutting down). */
   readonly closing: () => boolean;
   /** Seconds from forwarding to the upstream's response headers. */
@@ -80,7 +82,7 @@ function badResponse(message: string): Error {
 }
 
 export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
-  const { pool, hostname, port, upstreamTimeoutMs, forwardAuthorization, fallbackHost } = opts;
+  const { pool, hostname, port, upstreamTimeoutMs, forwardAuthorization, fallbackHost, trustedProxyHops } = opts;
 
   function onProxyError(this: ProxyRequest, err: Error): void {
     const { req, res, server } = this[kExchange];
@@ -157,6 +159,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
           upgrade: false,
           fallbackHost,
           closeAfter: req.method === 'HEAD',
+          trustedProxyHops,
         }),
       }) as ProxyRequest;
     } catch (err) {
@@ -203,7 +206,7 @@ export function createPasses(opts: PassOptions): { web: WebPass; ws: WsPass } {
         method: 'GET',
         path: upstreamTarget(req.url),
         setHost: false,
-        headers: upstreamRequestHeaders(req, { subject: ctx.subject, claimHeaders: ctx.claimHeaders, requestId: ctx.requestId, forwardAuthorization, framing, upgrade: true, fallbackHost }),
+        headers: upstreamRequestHeaders(req, { subject: ctx.subject, claimHeaders: ctx.claimHeaders, requestId: ctx.requestId, forwardAuthorization, framing, upgrade: true, fallbackHost, trustedProxyHops }),
       });
     } catch (err) {
       server.emit('error', unforwardable((err as Error).message), req, socket);

@@ -136,6 +136,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
     forwardAuthorization: config.forwardAuthorization,
+    trustedProxyHops: config.trustedProxyHops,
     logger,
     onUpstreamResponse: (s) => metrics.upstreamDuration(s),
     closing: () => lifecycle.shuttingDown,

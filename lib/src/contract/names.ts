@@ -45,6 +45,11 @@ export const SIDECAR_ENV = {
   shutdownTimeoutMs: 'SIDECAR_SHUTDOWN_TIMEOUT_MS',
   /** "true" to forward the client's Authorization header upstream. */
   forwardAuthorization: 'SIDECAR_FORWARD_AUTHORIZATION',
+  /**
+   * How many proxies in front of the sidecar (an Ingress, a load balancer) to believe: the rightmost
+   * that many entries of the client's X-Forwarded-For, and its X-Forwarded-Proto. 0: none.
+   */
+  trustedProxyHops: 'SIDECAR_TRUSTED_PROXY_HOPS',
   /** Realm in WWW-Authenticate. */
   realm: 'SIDECAR_REALM',
   /** How often the tokens directory is re-read even without a change event (ms). */

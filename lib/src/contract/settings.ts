@@ -70,6 +70,12 @@ export const SIDECAR_INTEGERS = {
   shutdownTimeoutMs: { min: 1, max: LONGEST_SHUTDOWN_MS, default: DEFAULT_TIMING_BUDGET.sidecarShutdownTimeoutMs },
   /** Re-read interval of the tokens directory, in case a change event is missed. */
   tokensPollIntervalMs: { min: 50, max: HOUR_MS, default: 2_000 },
+  /**
+   * Proxies in front of the sidecar whose X-Forwarded-For entries and X-Forwarded-Proto are believed.
+   * 0 by default: the sidecar is the pod's only proxy hop, and whoever connects may send anything.
+   * Ten is more proxies than any real chain has (CDN, load balancer, Ingress).
+   */
+  trustedProxyHops: { min: 0, max: 10, default: 0 },
 } as const satisfies Record<string, IntegerRule>;
 
 /** Whole-number settings of apps/main, keyed like MAIN_ENV. */
