@@ -50,6 +50,22 @@ export interface ServiceAccountAuthOptions {
   readonly maxLifetimeSeconds?: number;
 }
 
+/**
+ * The service-account auth prop of SidecarAppProps. Not part of the jsii API on its own: jsii
+ * copies its members into SidecarAppProps.
+ * @jsii ignore
+ */
+export interface ServiceAccountAuthProps {
+  /**
+   * Accept Kubernetes service-account tokens: projected tokens for one of the audiences, verified
+   * against the cluster issuer's keys. Adds the sidecar's own token for the API server and the
+   * cluster CA (`kube-root-ca.crt`), in a projected volume mounted into the sidecar only.
+   * `allowCallsFrom` turns it on with the defaults.
+   * @default - off
+   */
+  readonly serviceAccountAuth?: ServiceAccountAuthOptions;
+}
+
 /** The ConfigMap the cluster publishes in every namespace with the API server's CA (RootCAConfigMap). */
 export const KUBE_ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 /** The lifetime a projected token asks for; the kubelet renews it at 80 %. */

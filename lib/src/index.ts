@@ -1,6 +1,10 @@
 export { SidecarApp } from './sidecar-app';
-export { LogLevel, SidecarMode } from './props';
+export { LogLevel } from './container';
+export { SidecarMode } from './lifecycle';
 export type { ServiceAccountAuthOptions } from './identity';
-export type { AutoscalingOptions, ContainerOptions, JwtIssuerOptions, SidecarAppProps } from './props';
+export type { ContainerOptions } from './container';
+export type { AutoscalingOptions } from './scaling';
+export type { JwtIssuerOptions } from './jwt-issuers';
+export type { SidecarAppProps } from './props';
 export { DefaultRouteEffect, RouteEffect } from './routes';
 export type { RouteClaim, RouteRule } from './routes';

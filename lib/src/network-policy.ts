@@ -10,7 +10,64 @@
 import * as kplus from 'cdk8s-plus-28';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import type { ResolvedProps } from './props';
+import type { ResolvedContainers } from './container';
+import type { ResolvedNaming } from './naming';
+import * as check from './validate';
+
+/**
+ * The NetworkPolicy props of SidecarAppProps. Not part of the jsii API on its own: jsii copies its
+ * members into SidecarAppProps.
+ * @jsii ignore
+ */
+export interface NetworkPolicyProps {
+  /**
+   * Create the NetworkPolicies that leave only the sidecar port open to everyone. Turning them
+   * off requires `allowUnauthenticatedMainPort: true`.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Peers allowed to reach the main port directly, bypassing authentication. More can be added
+   * with `allowMainFrom`.
+   * @default - none: no ingress to the main port
+   */
+  readonly mainPortAllowedFrom?: kplus.INetworkPolicyPeer[];
+  /**
+   * Peers allowed to reach the admin port (your Prometheus, to scrape /metrics). More can be
+   * added with `allowAdminFrom`.
+   * @default - none: no ingress to the admin port
+   */
+  readonly adminPortAllowedFrom?: kplus.INetworkPolicyPeer[];
+  /**
+   * Deliberately leave the main port reachable without authentication: with NetworkPolicies the
+   * main port is opened to all, without them this is required. Prints a warning at synth.
+   * @default false
+   */
+  readonly allowUnauthenticatedMainPort?: boolean;
+}
+
+export interface ResolvedNetworkPolicy {
+  readonly networkPolicy: boolean;
+  readonly mainPortAllowedFrom: readonly kplus.INetworkPolicyPeer[];
+  readonly adminPortAllowedFrom: readonly kplus.INetworkPolicyPeer[];
+  readonly allowUnauthenticatedMainPort: boolean;
+}
+
+/** Without the policies the main port is open: only on purpose. */
+export function resolveNetworkPolicy(props: NetworkPolicyProps): ResolvedNetworkPolicy {
+  const networkPolicy = props.networkPolicy ?? true;
+  const allowUnauthenticatedMainPort = props.allowUnauthenticatedMainPort ?? false;
+  if (!networkPolicy && !allowUnauthenticatedMainPort) {
+    check.fail(
+      'networkPolicy',
+      'is false, which leaves the main port open to requests that bypass authentication; set allowUnauthenticatedMainPort: true to accept that',
+    );
+  }
+  return { networkPolicy, mainPortAllowedFrom: props.mainPortAllowedFrom ?? [], adminPortAllowedFrom: props.adminPortAllowedFrom ?? [], allowUnauthenticatedMainPort };
+}
+
+/** What the policies are built from: the names, the peers, and the pod's ports. */
+type PoliciesConfig = ResolvedNaming & ResolvedNetworkPolicy & Pick<ResolvedContainers, 'main' | 'sidecar' | 'adminPort'>;
 
 export interface PodPolicies {
   readonly guard: kplus.NetworkPolicy;
@@ -19,7 +76,7 @@ export interface PodPolicies {
 
 const tcp = (port: number) => kplus.NetworkPolicyPort.tcp(port);
 
-export function createNetworkPolicies(scope: Construct, config: ResolvedProps, pods: kplus.IPodSelector): PodPolicies {
+export function createNetworkPolicies(scope: Construct, config: PoliciesConfig, pods: kplus.IPodSelector): PodPolicies {
   const metadata = { labels: { ...config.labels } };
   const guard = new kplus.NetworkPolicy(scope, 'network-policy', {
     metadata: { ...metadata, name: config.name },

@@ -63,6 +63,32 @@ export interface RouteRule {
   readonly claims?: RouteClaim[];
 }
 
+/**
+ * The route props of SidecarAppProps. Not part of the jsii API on its own: jsii copies its members
+ * into SidecarAppProps.
+ * @jsii ignore
+ */
+export interface RoutesProps {
+  /**
+   * Exact paths the sidecar forwards without a token (e.g. "/healthz"): shorthand for public
+   * `routes` rules, placed before them. Canonical paths without '*'.
+   * @default - none
+   */
+  readonly publicPaths?: string[];
+  /**
+   * Route rules (at most 64 with `publicPaths`), tried in order; the first that matches a request
+   * decides whether it is public, needs any valid credential, or only certain callers'. More can be
+   * appended with `addRoute`. Reaches the sidecar as `SIDECAR_ROUTES`.
+   * @default - none: every path but `publicPaths` needs a valid credential
+   */
+  readonly routes?: RouteRule[];
+  /**
+   * What a request no route rule matches gets.
+   * @default DefaultRouteEffect.AUTHENTICATED
+   */
+  readonly defaultRouteEffect?: DefaultRouteEffect;
+}
+
 /** The app's route table while its constructs are built: `addRoute` appends to `rules` until synth. */
 export interface ResolvedRoutes {
   /** publicPaths as exact public rules, then `routes`, then what `addRoute` appended. */
@@ -72,7 +98,7 @@ export interface ResolvedRoutes {
   readonly default: RouteDefault;
   /** Names of the app's JWT issuers: a claim rule must name one. */
   readonly issuerNames: readonly string[];
-  /** Told after each appended rule (pod.ts puts SIDECAR_ROUTES into the env once it has a value). */
+  /** Told after each appended rule (sidecar-container.ts puts SIDECAR_ROUTES into the env once it has a value). */
   readonly onAppend: Array<() => void>;
 }
 
@@ -102,15 +128,13 @@ function checkTable(table: ResolvedRoutes): void {
 }
 
 /**
- * The route table of the props: publicPaths (already checked as a list) as exact public rules
- * before `routes`, and the default; checked with the contract's rule, naming the prop at fault.
+ * The route table of the props: publicPaths as exact public rules before `routes`, and the
+ * default; checked with the contract's rule, naming the prop at fault. A claim rule must name one
+ * of `issuerNames`.
  */
-export function resolveRoutes(
-  publicPaths: readonly string[],
-  routes: readonly RouteRule[] | undefined,
-  defaultRouteEffect: DefaultRouteEffect | undefined,
-  issuerNames: readonly string[],
-): ResolvedRoutes {
+export function resolveRoutes(props: RoutesProps, issuerNames: readonly string[]): ResolvedRoutes {
+  const publicPaths = check.publicPaths('publicPaths', props.publicPaths ?? []);
+  const { routes, defaultRouteEffect } = props;
   const shorthand = publicPathRoutes(publicPaths);
   if (!shorthand.ok) check.fail('publicPaths', shorthand.problem);
   if (routes !== undefined && !Array.isArray(routes)) check.fail('routes', 'must be a list of rules');

@@ -1,0 +1,108 @@
+/**
+ * How the two containers start and stop: the sidecar mode, the drain and grace timings (checked
+ * against the contract's `timingBudget`), and the preStop hooks that follow from them.
+ */
+import * as kplus from 'cdk8s-plus-28';
+import { DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, encodeDrainHook, timingBudget } from './contract';
+import type { TimingBudget } from './contract';
+import type { ResolvedContainers } from './container';
+import * as check from './validate';
+
+/** How the sidecar runs in the pod. */
+export enum SidecarMode {
+  /** An ordinary container beside main, on every Kubernetes version; both stop at once, timed by drain delays. */
+  CONTAINER = 'container',
+  /**
+   * A native sidecar (KEP-753): an init container with `restartPolicy: Always` and a startup probe.
+   * Main starts once the sidecar serves; on termination the sidecar drains and closes first (main's
+   * preStop is its drain hook), then main stops, then the sidecar. Kubernetes 1.29+ (1.28 only with
+   * the SidecarContainers feature gate).
+   */
+  NATIVE = 'native',
+}
+
+/**
+ * The start-up and shutdown props of SidecarAppProps. Not part of the jsii API on its own: jsii
+ * copies its members into SidecarAppProps.
+ * @jsii ignore
+ */
+export interface LifecycleProps {
+  /**
+   * How the sidecar runs: an ordinary container, or a native sidecar that starts before main and
+   * stops after it.
+   * @default SidecarMode.CONTAINER
+   */
+  readonly sidecarMode?: SidecarMode;
+  /**
+   * Upstream inactivity timeout of the sidecar, in ms; a timeout answers 504.
+   * @default contract DEFAULT_TIMING_INPUTS.upstreamTimeoutMs
+   */
+  readonly upstreamTimeoutMs?: number;
+  /**
+   * How long the sidecar keeps forwarding after SIGTERM, in ms. The main container drains longer
+   * (contract `timingBudget`), so forwarded requests still find it.
+   * @default contract DEFAULT_TIMING_INPUTS.drainDelayMs
+   */
+  readonly drainDelayMs?: number;
+  /**
+   * preStop sleep of both containers, in seconds: time for the endpoint removal to reach every
+   * kube-proxy before SIGTERM. Needs `sleep` in the images.
+   * @default contract DEFAULT_TIMING_INPUTS.preStopDelaySeconds
+   */
+  readonly preStopDelaySeconds?: number;
+  /**
+   * Pod termination grace period, in seconds. Must cover preStop + drain + upstream timeout + a
+   * margin (contract `timingBudget`).
+   * @default contract DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds
+   */
+  readonly terminationGracePeriodSeconds?: number;
+}
+
+/** The mode and the timings, checked; `timing` is what the contract derives from them. */
+export interface ResolvedLifecycle {
+  readonly sidecarMode: SidecarMode;
+  readonly upstreamTimeoutMs: number;
+  readonly drainDelayMs: number;
+  readonly preStopDelaySeconds: number;
+  readonly terminationGracePeriodSeconds: number;
+  readonly timing: TimingBudget;
+}
+
+export function resolveLifecycle(props: LifecycleProps): ResolvedLifecycle {
+  const upstreamTimeoutMs = check.integer('upstreamTimeoutMs', props.upstreamTimeoutMs ?? DEFAULT_TIMING_INPUTS.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
+  const drainDelayMs = check.integer('drainDelayMs', props.drainDelayMs ?? DEFAULT_TIMING_INPUTS.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);
+  const sidecarMode = check.oneOf('sidecarMode', props.sidecarMode ?? SidecarMode.CONTAINER, Object.values(SidecarMode));
+  if (sidecarMode === SidecarMode.NATIVE && props.preStopDelaySeconds !== undefined) {
+    check.fail('preStopDelaySeconds', "must be left unset with sidecarMode NATIVE: main's preStop is then the sidecar's drain hook (drainDelayMs)");
+  }
+  const preStopDelaySeconds =
+    sidecarMode === SidecarMode.NATIVE
+      ? 0
+      : check.integer('preStopDelaySeconds', props.preStopDelaySeconds ?? DEFAULT_TIMING_INPUTS.preStopDelaySeconds, POD_TIMING_INTEGERS.preStopDelaySeconds);
+  const terminationGracePeriodSeconds = check.integer(
+    'terminationGracePeriodSeconds',
+    props.terminationGracePeriodSeconds ?? DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds,
+    POD_TIMING_INTEGERS.terminationGracePeriodSeconds,
+  );
+  const timing = timingBudget({ mode: sidecarMode, drainDelayMs, upstreamTimeoutMs, preStopDelaySeconds, terminationGracePeriodSeconds });
+  if (terminationGracePeriodSeconds < timing.minTerminationGracePeriodSeconds) {
+    const formula =
+      sidecarMode === SidecarMode.NATIVE
+        ? `(drainDelayMs + upstreamTimeoutMs + ${MAIN_EXTRA_DRAIN_MS}) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`
+        : `preStopDelaySeconds + (drainDelayMs + upstreamTimeoutMs) / 1000, rounded up, + ${GRACE_MARGIN_SECONDS}`;
+    check.fail('terminationGracePeriodSeconds', `(${terminationGracePeriodSeconds}) must be at least ${timing.minTerminationGracePeriodSeconds}: ${formula}`);
+  }
+  return { sidecarMode, upstreamTimeoutMs, drainDelayMs, preStopDelaySeconds, terminationGracePeriodSeconds, timing };
+}
+
+/**
+ * What runs before SIGTERM. Container mode: both sleep, so the endpoint removal reaches every node.
+ * Native mode: main's hook is the sidecar's drain, which answers once the sidecar is closed; the
+ * sidecar, stopped after main, needs none.
+ */
+export function preStopOf(config: ResolvedLifecycle & Pick<ResolvedContainers, 'adminPort'>, which: 'main' | 'sidecar'): kplus.ContainerLifecycle | undefined {
+  if (config.sidecarMode === SidecarMode.NATIVE) {
+    return which === 'main' ? { preStop: kplus.Handler.fromHttpGet(encodeDrainHook(config.drainDelayMs), { port: config.adminPort }) } : undefined;
+  }
+  return config.preStopDelaySeconds > 0 ? { preStop: kplus.Handler.fromCommand(['sleep', String(config.preStopDelaySeconds)]) } : undefined;
+}
