@@ -7,6 +7,8 @@ import { Construct } from 'constructs';
 import type { KubernetesAuthSpec } from './contract';
 import { resolveContainers } from './container';
 import type { ContainersProps, ResolvedContainers } from './container';
+import { resolveForwarding } from './forwarding';
+import type { ForwardingProps, ResolvedForwarding } from './forwarding';
 import { resolveServiceAccountAuth } from './identity';
 import type { ServiceAccountAuthProps } from './identity';
 import { resolveJwtIssuers } from './jwt-issuers';
@@ -33,6 +35,7 @@ export interface SidecarAppProps
     ContainersProps,
     ServicePortsProps,
     TokensProps,
+    ForwardingProps,
     RoutesProps,
     LifecycleProps,
     NetworkPolicyProps,
@@ -46,6 +49,7 @@ export interface ResolvedProps
     ResolvedContainers,
     ResolvedServicePorts,
     ResolvedTokens,
+    ResolvedForwarding,
     ResolvedLifecycle,
     ResolvedNetworkPolicy {
   /** publicPaths and routes as one table; `addRoute` appends to it until synth. */
@@ -65,7 +69,8 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
   const networkPolicy = resolveNetworkPolicy(props);
   const jwtIssuers = resolveJwtIssuers(props.jwtIssuers ?? []);
   const tokens = resolveTokens(props, naming.name);
+  const forwarding = resolveForwarding(props);
   const routes = resolveRoutes(props, jwtIssuers.specs.map((s) => s.name));
   const kubernetesAuth = resolveServiceAccountAuth(props.serviceAccountAuth, naming.name);
-  return { ...naming, ...containers, ...servicePorts, ...lifecycle, ...scaling, ...networkPolicy, ...tokens, routes, jwtIssuers, kubernetesAuth };
+  return { ...naming, ...containers, ...servicePorts, ...lifecycle, ...scaling, ...networkPolicy, ...tokens, ...forwarding, routes, jwtIssuers, kubernetesAuth };
 }

@@ -12,6 +12,7 @@ import {
   NODE_OPTIONS_ENV,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
+  SIDECAR_INTEGERS,
   SIDECAR_NODE_OPTIONS,
   TOKENS_MOUNT_PATH,
   encodeBoolean,
@@ -21,17 +22,17 @@ import {
 } from './contract';
 import { ADMIN_PORT_NAME, commonContainer, httpProbe, toEnv } from './container';
 import type { ResolvedContainers } from './container';
+import type { ResolvedForwarding } from './forwarding';
 import type { ResolvedJwtIssuers } from './jwt-issuers';
 import { SidecarMode, preStopOf } from './lifecycle';
 import type { ResolvedLifecycle } from './lifecycle';
 import { encodeCheckedRoutes } from './routes';
 import type { ResolvedRoutes } from './routes';
-import type { ResolvedTokens } from './tokens';
 
 /** What the sidecar container is built from. */
 export type SidecarContainerConfig = ResolvedContainers &
   ResolvedLifecycle &
-  Pick<ResolvedTokens, 'forwardAuthorization'> & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers };
+  ResolvedForwarding & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers };
 
 /** The table that leaves SIDECAR_ROUTES unset: no rule, and the default default. */
 const routesAreDefault = (table: ResolvedRoutes) => table.rules.length === 0 && table.default === 'authenticated';
@@ -73,6 +74,7 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
         [SIDECAR_ENV.jwtIssuers, encodeJwtIssuers(config.jwtIssuers.specs)],
         // Unset when it is the app's default, so the manifest only says what differs.
         [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization === SIDECAR_DEFAULTS.forwardAuthorization ? undefined : encodeBoolean(config.forwardAuthorization)],
+        [SIDECAR_ENV.trustedProxyHops, config.trustedProxyHops === SIDECAR_INTEGERS.trustedProxyHops.default ? undefined : encodeInteger(config.trustedProxyHops)],
         [SIDECAR_ENV.logLevel, config.logLevel],
         // Main's preStop calls it; in container mode nobody should be able to.
         [SIDECAR_ENV.drainHook, config.sidecarMode === SidecarMode.NATIVE ? encodeBoolean(true) : undefined],

@@ -1,6 +1,5 @@
 /**
- * The static tokens: the Secret they are read from, mounted into the sidecar as a directory, and
- * whether a client's Authorization header (its credential) reaches the main container.
+ * The static tokens: the Secret they are read from, mounted into the sidecar as a directory.
  */
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
@@ -19,16 +18,10 @@ export interface TokensProps {
    * @default "<name>-tokens"
    */
   readonly tokenSecretName?: string;
-  /**
-   * Forward the client's Authorization header to the main container.
-   * @default false
-   */
-  readonly forwardAuthorization?: boolean;
 }
 
 export interface ResolvedTokens {
   readonly tokenSecretName: string;
-  readonly forwardAuthorization: boolean;
 }
 
 const TOKENS_VOLUME = 'tokens';
@@ -36,7 +29,6 @@ const TOKENS_VOLUME = 'tokens';
 export function resolveTokens(props: TokensProps, appName: string): ResolvedTokens {
   return {
     tokenSecretName: check.dnsSubdomain('tokenSecretName', props.tokenSecretName ?? `${appName}-tokens`),
-    forwardAuthorization: props.forwardAuthorization ?? false,
   };
 }
 
