@@ -13,3 +13,9 @@ export const START_TIMEOUT_MS = 30_000;
 
 /** For an event: a log line, a reload, a state change, an answer to one request. */
 export const EVENT_TIMEOUT_MS = 30_000;
+
+/** For one run of a command-line tool (npm, tsc, jsii-pacmak): seconds idle, a minute or more on a busy machine. */
+export const TOOL_TIMEOUT_MS = 150_000;
+
+/** For a jest hook or test around such runs: longer, so the tool's own timeout, naming the command, fails first. */
+export const TOOL_TEST_TIMEOUT_MS = TOOL_TIMEOUT_MS + 30_000;
