@@ -16,7 +16,8 @@ import { SidecarApp } from '../lib/src';
 import { Deployment, RunningPod, httpGet, runSidecarAppPod } from '../tools/pod';
 import { StandInApiServer, startStandInApiServer } from '../tools/pod/kube-api';
 
-jest.setTimeout(60_000);
+// Two pods of two apps each: about 10 s idle; the bound is for a hang, a busy machine takes several times as long.
+jest.setTimeout(240_000);
 
 const PORTS = {
   orders: { main: 28180, sidecar: 28181, admin: 28191 },

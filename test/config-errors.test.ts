@@ -90,7 +90,7 @@ function baseEnv(app: AppName): Record<string, string> {
 
 /** Exit 2 and one line naming `name`; `afterStart` allows the JSON log lines of a start that got as far as binding. */
 async function expectRefused(app: AppName, env: Record<string, string>, name: string, afterStart = false): Promise<void> {
-  const { code, output } = await runToExit(app, { ...baseEnv(app), ...env }, 5_000);
+  const { code, output } = await runToExit(app, { ...baseEnv(app), ...env });
   const lines = output
     .trim()
     .split('\n')
@@ -109,7 +109,7 @@ describe('the table covers the contract', () => {
 
   it('the base settings alone start both apps (so a refusal below is the bad value\'s doing)', async () => {
     for (const app of ['sidecar', 'main'] as const) {
-      const running = await startApp(app, { env: baseEnv(app), timeoutMs: 5_000 });
+      const running = await startApp(app, { env: baseEnv(app) });
       // SIGKILL: a graceful stop would wait out the default drain delays for nothing.
       await running.stop('SIGKILL');
     }

@@ -12,6 +12,7 @@ import { Testing } from 'cdk8s';
 import { CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } from '../lib/src/contract';
 import { SidecarApp, SidecarAppProps } from '../lib/src';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
+import { EVENT_TIMEOUT_MS } from '../tools/waits';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -35,13 +36,13 @@ function get(port: number, urlPath: string, headers: http.OutgoingHttpHeaders = 
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
-    req.setTimeout(5_000, () => req.destroy(new Error(`GET ${urlPath} timed out`)));
+    req.setTimeout(EVENT_TIMEOUT_MS, () => req.destroy(new Error(`GET ${urlPath} timed out`)));
     req.on('error', reject);
   });
 }
 
 /** Poll like a readiness probe until it passes. */
-async function eventually(check: () => Promise<number>, expected: number, timeoutMs = 5_000): Promise<number> {
+async function eventually(check: () => Promise<number>, expected: number, timeoutMs = EVENT_TIMEOUT_MS): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = await check();
   while (last !== expected && Date.now() < deadline) {

@@ -15,9 +15,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT, assertLibBuilt, packLibrary, readFromTarball, repoBin, run } from './support/package-tarball';
+import { TOOL_TEST_TIMEOUT_MS } from '../tools/waits';
 
-/** pack + install + two tsc passes + synth: about 8 s with a warm npm cache. */
-const SETUP_TIMEOUT_MS = 60_000;
+/** pack + install + two tsc passes + synth: about 8 s with a warm npm cache, several times that on a busy machine. */
+const SETUP_TIMEOUT_MS = 2 * TOOL_TEST_TIMEOUT_MS;
 
 const PEERS = ['cdk8s', 'cdk8s-plus-28', 'constructs'] as const;
 /** What the repo's own charts run against: the versions installed at the root. */

@@ -15,7 +15,8 @@ import { ADDRESSES, CONTAINER_NAMES, MAIN_ENV, SIDECAR_ENV, TOKENS_MOUNT_PATH } 
 import { buildApp, MODE_CONTEXT } from '../main';
 import { assertChecksPass, Deployment, findDeployment, findService, httpGet, podContainers, RunningPod, runSidecarAppPod, secretNamesOf, Service, verifySidecarAppPod } from '../tools/pod';
 import { REPO_ROOT } from '../tools/repo-root';
-import { eventually } from './support/http';
+import { EVENT_TIMEOUT_MS, START_TIMEOUT_MS } from '../tools/waits';
+import { until } from './support/http';
 
 const TOKEN_NAME = 'e2e';
 const TOKEN = 'e2e-token-4f9c2a7d1b8e6035a9c1';
@@ -35,8 +36,15 @@ afterEach(async () => {
   pod = undefined;
 });
 
+/**
+ * A pod meant never to get ready waits this long for readiness: that wait is the whole case, so it is
+ * short; its failure names every container that did not get ready, so the expected one is named
+ * however far a busy machine got with the others.
+ */
+const NEVER_READY_MS = 2_500;
+
 /** Run the pod and check it; rejects listing every mismatch, resolves with what each check found. */
-async function runAndVerify(deployment: Deployment, service: Service, readyTimeoutMs = 15_000): Promise<string[]> {
+async function runAndVerify(deployment: Deployment, service: Service, readyTimeoutMs?: number): Promise<string[]> {
   const secrets = Object.fromEntries(secretNamesOf(deployment).map((name) => [name, { [TOKEN_NAME]: TOKEN }]));
   pod = await runSidecarAppPod(deployment, { secrets, readyTimeoutMs });
   const report = await verifySidecarAppPod(deployment, service, pod, { token: TOKEN, expectedBody: WELCOME_TEXT });
@@ -70,19 +78,22 @@ describe('e2e: the synthesized manifest, run locally', () => {
     const main = pod!.containers[CONTAINER_NAMES.main];
     const served = () => main.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' && l.path === '/');
     // Main writes its log asynchronously: its line may land after the answer did.
-    await eventually(() => served().length > 0, 3_000);
+    await until("main's access line", () => served().length > 0);
     expect(served().map((l) => l.subject)).toEqual([TOKEN_NAME]);
     expect([...main.lines, ...sidecar.lines].join('\n')).not.toContain(TOKEN);
   });
 
   // Each mutation is one way the manifest and the apps can drift apart; the check must catch it.
-  const drifts: [string, (d: Deployment, s: Service) => void, RegExp][] = [
+  // The fourth field: how long to wait for readiness, short for drifts that keep the pod from getting
+  // ready (in every row: jest.each would take a missing one for a done callback).
+  const drifts: [string, (d: Deployment, s: Service) => void, RegExp, number | undefined][] = [
     [
       'an env var name the app does not read',
       (d) => {
         containerOf(d, CONTAINER_NAMES.sidecar).env!.find((e) => e.name === SIDECAR_ENV.upstream)!.name = 'SIDECAR_UPSTREAM_URL';
       },
       /container sidecar: env SIDECAR_UPSTREAM_URL is not read by apps\/sidecar/,
+      undefined,
     ],
     [
       'a readiness probe path the app does not serve',
@@ -90,6 +101,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
         containerOf(d, CONTAINER_NAMES.main).readinessProbe!.httpGet!.path = '/nope';
       },
       /container main readinessProbe \(GET \/nope on port \d+\) did not pass/,
+      NEVER_READY_MS,
     ],
     [
       'a liveness probe path the app does not serve',
@@ -97,6 +109,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
         containerOf(d, CONTAINER_NAMES.sidecar).livenessProbe!.httpGet!.path = '/nope';
       },
       /container sidecar livenessProbe: GET \/nope on port \d+ answered 404, not 200/,
+      undefined,
     ],
     [
       'a container port nobody listens on',
@@ -104,6 +117,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
         containerOf(d, CONTAINER_NAMES.main).ports![0].containerPort = 18080;
       },
       /container main: port 18080 \(main-http\) is declared, but the process listens on \[8080\]/,
+      undefined,
     ],
     [
       'a Service targetPort that reaches no container port',
@@ -111,6 +125,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
         s.spec.ports.find((p) => Number(p.targetPort) === 8081)!.targetPort = 8082;
       },
       /Service port \S+: targetPort 8082 is not a port declared by any container/,
+      undefined,
     ],
     [
       'the tokens Secret not mounted where the env says',
@@ -118,13 +133,14 @@ describe('e2e: the synthesized manifest, run locally', () => {
         containerOf(d, CONTAINER_NAMES.sidecar).volumeMounts = [];
       },
       /container sidecar (readinessProbe .* did not pass|exited with)/,
+      NEVER_READY_MS,
     ],
   ];
 
-  test.each(drifts)('drift is caught: %s', async (_name, mutate, expected) => {
+  test.each(drifts)('drift is caught: %s', async (_name, mutate, expected, readyTimeoutMs) => {
     const { deployment, service } = synthesize();
     mutate(deployment, service);
-    await expect(runAndVerify(deployment, service, 2_500)).rejects.toThrow(expected);
+    await expect(runAndVerify(deployment, service, readyTimeoutMs)).rejects.toThrow(expected);
   });
 
   test('a port of the pod already taken fails before anything starts, naming the port and container', async () => {
@@ -170,7 +186,8 @@ describe('e2e: the synthesized manifest, run locally', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
       const printed = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`npm start printed no curl line; output:\n${output}`)), 20_000);
+        // Two apps to start and get ready: twice what one start may take.
+        const timer = setTimeout(() => reject(new Error(`npm start printed no curl line; output:\n${output}`)), 2 * START_TIMEOUT_MS);
         const onData = (c: Buffer) => {
           output += c;
           if (output.includes('Ctrl-C stops')) (clearTimeout(timer), resolve(output));
@@ -188,7 +205,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
       // Ctrl-C starts the drain; a second one kills at once (the full drain of the chart takes 10 s).
       child.kill('SIGINT');
       await new Promise<void>((resolve, reject) => {
-        const giveUp = Date.now() + 10_000;
+        const giveUp = Date.now() + EVENT_TIMEOUT_MS;
         const check = () => {
           if (output.includes('stopping the pod')) resolve();
           else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`npm start died on Ctrl-C (${child.exitCode ?? child.signalCode}); output:\n${output}`));
@@ -210,7 +227,7 @@ describe('e2e: the synthesized manifest, run locally', () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       }
       let bound: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => (bound = setTimeout(r, 5_000)))]);
+      await Promise.race([exited, new Promise((r) => (bound = setTimeout(r, EVENT_TIMEOUT_MS)))]);
       clearTimeout(bound);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }

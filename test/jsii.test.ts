@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LIB_DIR, assertLibBuilt, repoBin, run } from './support/package-tarball';
+import { TOOL_TEST_TIMEOUT_MS } from '../tools/waits';
 
 const FQN = 'cdk8s-sidecar-app';
 const libPkg = JSON.parse(fs.readFileSync(path.join(LIB_DIR, 'package.json'), 'utf8')) as {
@@ -110,7 +111,7 @@ describe('lib/API.md', () => {
       );
     }
     expect(fresh.toString('utf8')).toContain('### SidecarApp');
-  });
+  }, TOOL_TEST_TIMEOUT_MS);
 });
 
 describe('language bindings (jsii-pacmak --code-only)', () => {
@@ -120,8 +121,8 @@ describe('language bindings (jsii-pacmak --code-only)', () => {
   beforeAll(async () => {
     // --no-npmignore: pacmak would otherwise write lib/.npmignore; --no-fingerprint: nothing to skip in a fresh dir.
     // About 1.3 s for all four targets (generated in parallel).
-    await run(repoBin('jsii-pacmak'), ['--code-only', '--outdir', outdir(), '--no-npmignore', '--no-fingerprint', LIB_DIR], { cwd: LIB_DIR, timeoutMs: 60_000 });
-  }, 60_000);
+    await run(repoBin('jsii-pacmak'), ['--code-only', '--outdir', outdir(), '--no-npmignore', '--no-fingerprint', LIB_DIR], { cwd: LIB_DIR });
+  }, TOOL_TEST_TIMEOUT_MS);
 
   test('python: the module declares class SidecarApp (a Construct) with allow_admin_from, and the LogLevel enum', () => {
     const { module } = libPkg.jsii.targets.python;

@@ -17,8 +17,10 @@ import { RunningApp, localSidecarEnv, runToExit, startApp } from './support/apps
 import { eventually, request, tempDir } from './support/http';
 import { JwksServer, TestCa, makeTestCa, startJwksServer } from './support/jwks-server';
 import { TestUpstream, startUpstream } from './support/upstream';
+import { EVENT_TIMEOUT_MS } from '../tools/waits';
 
-jest.setTimeout(30_000);
+/** A hung issuer: far longer than any fetch bound, so giving up early cannot be mistaken for its answer. */
+const STALL_MS = 60_000;
 
 const STATIC_TOKEN = 'static-token-0123456789abcdef';
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -109,7 +111,7 @@ describe('a JWKS from an https: URL (private CA in caFile)', () => {
     const token = await mint(k2, 'https://idp.test', { sub: 'rotated' });
     const first = await get(sidecar, token);
     expect(first.status).toBe(401);
-    expect(await eventually(async () => (await get(sidecar, token)).status === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await get(sidecar, token)).status === 200)).toBe(true);
     expect(upstream.received[upstream.received.length - 1].headers[FORWARDED_HEADERS.subject]).toBe('idp:rotated');
     expect(issuerServer.count('/idp.json')).toBe(2);
     // The removed key is gone with the refetch, cached verdicts included.
@@ -133,7 +135,7 @@ describe('a JWKS from an https: URL (private CA in caFile)', () => {
     const before = issuerServer.count('/garbage.json');
     // An unknown kid makes it refetch now rather than in refreshSeconds.
     expect((await get(sidecar, await mint(stranger, 'https://garbage.test'))).status).toBe(401);
-    expect(await eventually(async () => (await reloads('garbage', 'failure')) >= 1, 5_000)).toBe(true);
+    expect(await eventually(async () => (await reloads('garbage', 'failure')) >= 1)).toBe(true);
     expect(issuerServer.count('/garbage.json')).toBe(before + 1);
     expect((await get(sidecar, await mint(g1, 'https://garbage.test', { sub: 'fresh' }))).status).toBe(200);
     expect(await metrics()).toMatch(/sidecar_jwks_keys_loaded\{issuer="garbage"\} 1/);
@@ -144,7 +146,7 @@ describe('a JWKS from an https: URL (private CA in caFile)', () => {
     expect((await get(sidecar, await mint(b1, 'https://broken.test'))).status).toBe(200);
     issuerServer.set('/broken.json', { status: 500, body: 'oops' });
     expect((await get(sidecar, await mint(stranger, 'https://broken.test'))).status).toBe(401);
-    expect(await eventually(async () => (await reloads('broken', 'failure')) >= 1, 5_000)).toBe(true);
+    expect(await eventually(async () => (await reloads('broken', 'failure')) >= 1)).toBe(true);
     expect((await get(sidecar, await mint(b1, 'https://broken.test', { sub: 'fresh' }))).status).toBe(200);
     expect(await metrics()).toMatch(/sidecar_jwks_keys_loaded\{issuer="broken"\} 1/);
   });
@@ -170,7 +172,8 @@ describe('readiness', () => {
       expect((await get(app, STATIC_TOKEN)).status).toBe(200);
       late.set('/late.json', jwks(k1));
       await late.listen();
-      expect(await eventually(async () => (await request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness })).status === 200, 15_000, 200)).toBe(true);
+      // The retries back off (1 s, 2 s, 4 s, ...): the longer a busy machine took to get here, the longer the next one waits.
+      expect(await eventually(async () => (await request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness })).status === 200, 2 * EVENT_TIMEOUT_MS, 200)).toBe(true);
       expect((await get(app, token)).status).toBe(200);
       expect(await metrics(app)).toMatch(/sidecar_jwks_reloads_total\{issuer="late",result="failure"\} [1-9]/);
     } finally {
@@ -210,15 +213,16 @@ describe('JwksUrlStore in-process', () => {
   });
 
   it.each([
-    ['hangs before answering', { stallMs: 3_000 }],
-    ['sends the head and a few bytes, then trickles', { stallMs: 3_000, partialBytes: 5 }],
+    ['hangs before answering', { stallMs: STALL_MS }],
+    ['sends the head and a few bytes, then trickles', { stallMs: STALL_MS, partialBytes: 5 }],
   ])('an issuer that %s: the fetch gives up at its bound, no keys, and the reason says so', async (_what, slow) => {
     issuerServer.set('/slow.json', { ...jwks(k1), ...slow });
     const store = new JwksUrlStore({ issuer: issuerOf({ jwksUrl: issuerServer.url('/slow.json') }), logger, fetchTimeoutMs: 300 });
     const began = Date.now();
     await store.start();
     store.close();
-    expect(Date.now() - began).toBeLessThan(2_000);
+    // At its own bound, long before the issuer would have answered.
+    expect(Date.now() - began).toBeLessThan(STALL_MS / 2);
     expect(store.keys).toHaveLength(0);
     expect(store.unavailableReason).toMatch(/no complete answer within 300 ms/);
   });
@@ -228,7 +232,7 @@ describe('JwksUrlStore in-process', () => {
     const results: string[] = [];
     const store = new JwksUrlStore({ issuer: issuerOf({ jwksUrl: issuerServer.url('/slow-later.json') }), logger, fetchTimeoutMs: 300, onReload: (r) => results.push(r) });
     await store.start();
-    issuerServer.set('/slow-later.json', { ...jwks(k2), stallMs: 3_000 });
+    issuerServer.set('/slow-later.json', { ...jwks(k2), stallMs: STALL_MS });
     await store.fetch('test');
     store.close();
     expect(results).toEqual(['success', 'failure']);
@@ -255,7 +259,7 @@ describe('JwksUrlStore in-process', () => {
     const before = issuerServer.count('/unit.json');
     issuerServer.set('/unit.json', jwks(k1, k2));
     for (let i = 0; i < 20; i++) store.unknownKey();
-    expect(await eventually(() => store.keys.length === 2, 5_000)).toBe(true);
+    expect(await eventually(() => store.keys.length === 2)).toBe(true);
     for (let i = 0; i < 20; i++) store.unknownKey();
     clock += 29_000;
     store.unknownKey();
@@ -263,7 +267,7 @@ describe('JwksUrlStore in-process', () => {
     expect(issuerServer.count('/unit.json') - before).toBe(1);
     clock += 1_000;
     store.unknownKey();
-    expect(await eventually(() => issuerServer.count('/unit.json') - before === 2, 5_000)).toBe(true);
+    expect(await eventually(() => issuerServer.count('/unit.json') - before === 2)).toBe(true);
     store.close();
     expect(results.every((r) => r === 'success')).toBe(true);
   });

@@ -23,8 +23,6 @@ function get(port: number, path: string, headers: Record<string, string> = {}, a
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function startMain(env: Record<string, string> = {}): Promise<RunningApp> {
   return startApp('main', { env: { [MAIN_ENV.port]: '0', [MAIN_ENV.host]: '127.0.0.1', ...env } });
 }
@@ -108,7 +106,8 @@ describe('apps/main', () => {
   });
 
   test('SIGTERM: serves through the drain delay, finishes the in-flight request, closes keep-alive, exits 0', async () => {
-    const drainDelayMs = 600;
+    // Long enough for two requests during it on a busy machine.
+    const drainDelayMs = 2_000;
     app = await startMain({ [MAIN_ENV.drainDelayMs]: String(drainDelayMs) });
     const port = app.port;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -129,7 +128,6 @@ describe('apps/main', () => {
     await app.waitForLog((l) => l.msg === 'shutdown: draining');
 
     // During the drain: the idle keep-alive connection and new connections are still served.
-    await sleep(drainDelayMs / 3);
     expect((await get(port, '/', {}, agent)).status).toBe(200);
     expect(keepAliveSockets).toHaveLength(1);
     const keepAliveClosed = new Promise((r) => keepAliveSockets[0].once('close', r));
@@ -152,12 +150,14 @@ describe('apps/main', () => {
   });
 
   test('a second signal skips the rest of the drain delay', async () => {
-    app = await startMain({ [MAIN_ENV.drainDelayMs]: '60000' });
+    const drainDelayMs = 60_000;
+    app = await startMain({ [MAIN_ENV.drainDelayMs]: String(drainDelayMs) });
     app.child.kill('SIGTERM');
     await app.waitForLog((l) => l.msg === 'shutdown: draining');
     const started = Date.now();
     app.child.kill('SIGINT');
     expect(await app.exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Skipped: well before the drain would have ended, however busy the machine.
+    expect(Date.now() - started).toBeLessThan(drainDelayMs / 2);
   });
 });

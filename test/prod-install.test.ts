@@ -13,6 +13,7 @@ import { promisify } from 'util';
 import * as http from 'http';
 import { DEFAULT_PORTS, MAIN_ENV, NODE_OPTIONS_ENV, RUN_AS } from '../lib/src/contract';
 import { AppName, REPO_ROOT, RunningApp, entryOf, startApp, localSidecarEnv } from './support/apps';
+import { TOOL_TEST_TIMEOUT_MS, TOOL_TIMEOUT_MS } from '../tools/waits';
 
 const execFileAsync = promisify(execFile);
 const APPS: AppName[] = ['main', 'sidecar'];
@@ -140,7 +141,7 @@ describe('production install of each app', () => {
     fs.mkdirSync(dir, { mode: 0o755 });
     for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(REPO_ROOT, 'apps', app, f), path.join(dir, f));
     // Offline from the npm cache that the repo's own `npm ci` filled: the lockfiles pin the same versions.
-    await execFileAsync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, timeout: 90_000 });
+    await execFileAsync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, timeout: TOOL_TIMEOUT_MS });
     for (const sub of ['build/lib/src/contract', `build/apps/${app}/src`]) {
       if (!fs.existsSync(path.join(REPO_ROOT, sub))) throw new Error(`${sub} is missing: run \`npm run build\` first`);
       fs.cpSync(path.join(REPO_ROOT, sub), path.join(dir, sub), { recursive: true });
@@ -179,7 +180,7 @@ describe('production install of each app', () => {
   const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
   // The first test of each app waits for its `npm ci`.
-  const INSTALL_TIMEOUT_MS = 90_000;
+  const INSTALL_TIMEOUT_MS = TOOL_TEST_TIMEOUT_MS;
 
   test.each(APPS)('%s: no dev dependencies are installed', async (app) => {
     await installed(app);

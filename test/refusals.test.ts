@@ -78,7 +78,7 @@ describe('a refused upgrade says why in its access line', () => {
     const response = parse(await rawRequest(sidecar.port, raw));
     expect(response.status).toBe(status);
     const target = raw.slice(4, raw.indexOf(' HTTP/'));
-    const line = await sidecar.waitForLog((l) => l.path === target && l.upgrade === true, 5_000);
+    const line = await sidecar.waitForLog((l) => l.path === target && l.upgrade === true);
     expect({ status: line.status, reason: line.reason }).toEqual({ status, reason });
     expect(upstream.connections).toHaveLength(0);
   });

@@ -9,6 +9,7 @@ import * as path from 'path';
 import WebSocket from 'ws';
 import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV } from '../lib/src/contract';
 import { RunningApp, startApp, localSidecarEnv } from './support/apps';
+import { EVENT_TIMEOUT_MS } from '../tools/waits';
 import { eventually, rawHeader, rawRequest, rawStatus, request, tempDir } from './support/http';
 import { TestUpstream, startUpstream } from './support/upstream';
 
@@ -72,7 +73,7 @@ describe('valid token', () => {
         }
       });
       socket.on('error', reject);
-      socket.setTimeout(3_000, () => socket.destroy(new Error(`stalled: ${out}`)));
+      socket.setTimeout(EVENT_TIMEOUT_MS, () => socket.destroy(new Error(`stalled: ${out}`)));
       socket.write(`POST /echo-body HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CI_TOKEN}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`);
     });
     expect(reply.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK')).toBe(true);
@@ -94,7 +95,7 @@ describe('valid token', () => {
         res.on('end', resolve);
       });
       req.on('error', reject);
-      req.setTimeout(5_000, () => req.destroy(new Error('stream did not arrive')));
+      req.setTimeout(EVENT_TIMEOUT_MS, () => req.destroy(new Error('stream did not arrive')));
     });
     await done;
     expect(chunks.join('')).toBe('first\nlast\n');
@@ -281,15 +282,15 @@ describe('WebSocket', () => {
 
   it('tears down the upstream side when the client vanishes', async () => {
     // Earlier tests' sockets finish closing first, so the count below is ours alone.
-    expect(await eventually(() => upstream.openWebSockets() === 0, 2_000)).toBe(true);
+    expect(await eventually(() => upstream.openWebSockets() === 0)).toBe(true);
     const ws = new WebSocket(wsUrl(), { headers: bearer(CI_TOKEN) });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    expect(await eventually(() => upstream.openWebSockets() === 1, 2_000)).toBe(true);
+    expect(await eventually(() => upstream.openWebSockets() === 1)).toBe(true);
     ws.terminate();
-    expect(await eventually(() => upstream.openWebSockets() === 0, 2_000)).toBe(true);
+    expect(await eventually(() => upstream.openWebSockets() === 0)).toBe(true);
   });
 
   it('refuses an upgrade without a valid token, even after authenticated traffic on the same server', async () => {

@@ -76,7 +76,7 @@ describe('kubelet Secret layout', () => {
 
     // Rotate: ci gets a new value, deploy goes away.
     kubeletWrite(dir, '2026_11_25_10_05_00.2', { ci: 'token-a-3333\n' });
-    expect(await eventually(async () => (await statusWith(app, 'token-a-3333')) === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'token-a-3333')) === 200)).toBe(true);
     expect(await statusWith(app, 'token-a-1111')).toBe(401);
     expect(await statusWith(app, 'token-d-2222')).toBe(401);
     await app.waitForLog((l) => l.msg === 'tokens loaded' && Array.isArray(l.tokens) && (l.tokens as string[]).join() === 'ci');
@@ -88,7 +88,7 @@ describe('kubelet Secret layout', () => {
     const app = await start(dir);
     expect(await statusWith(app, 'token-keep-1')).toBe(200);
     kubeletWrite(dir, 'v2', { ci: '   \n' });
-    const err = await app.waitForLog((l) => l.msg === 'token reload failed; keeping the last good set', 5_000);
+    const err = await app.waitForLog((l) => l.msg === 'token reload failed; keeping the last good set');
     expect(err.level).toBe('error');
     expect(await statusWith(app, 'token-keep-1')).toBe(200);
     const ready = await request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness });
@@ -106,9 +106,9 @@ describe('plain directory', () => {
     const app = await start(dir);
     expect(await statusWith(app, 'plain-token-1')).toBe(200);
     fs.writeFileSync(path.join(dir, 'second'), 'plain-token-2');
-    expect(await eventually(async () => (await statusWith(app, 'plain-token-2')) === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'plain-token-2')) === 200)).toBe(true);
     fs.unlinkSync(path.join(dir, 'first'));
-    expect(await eventually(async () => (await statusWith(app, 'plain-token-1')) === 401, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'plain-token-1')) === 401)).toBe(true);
     expect(await statusWith(app, 'plain-token-2')).toBe(200);
   });
 
@@ -149,7 +149,7 @@ describe('fail closed', () => {
     expect((await request(app.adminPort!, { path: HEALTH_PATHS.sidecarLiveness })).status).toBe(200);
 
     fs.writeFileSync(path.join(dir, 'late'), 'late-token-1');
-    expect(await eventually(async () => (await statusWith(app, 'late-token-1')) === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'late-token-1')) === 200)).toBe(true);
     expect((await request(app.adminPort!, { path: HEALTH_PATHS.sidecarReadiness })).status).toBe(200);
   });
 

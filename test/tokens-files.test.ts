@@ -44,7 +44,6 @@ async function start(dir: string): Promise<RunningApp> {
       [SIDECAR_ENV.tokensPollIntervalMs]: '100',
       [SIDECAR_ENV.drainDelayMs]: '0',
     },
-    timeoutMs: 5_000,
   });
   cleanups.push(() => app.stop());
   return app;
@@ -148,12 +147,12 @@ describe('awkward entries appearing while running', () => {
 
     const skipped = populate(dir, '-late');
     fs.writeFileSync(path.join(dir, 'second'), 'second-token-Uu21');
-    expect(await eventually(async () => (await statusWith(app, 'second-token-Uu21')) === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'second-token-Uu21')) === 200)).toBe(true);
     expect(await statusWith(app, GOOD)).toBe(200);
     expect(await statusWith(app, HUGE_TOKEN)).toBe(401);
     expect(await statusWith(app, NESTED_TOKEN)).toBe(401);
     // Logging is asynchronous: the warning may trail the response that proved the reload.
-    for (const name of skipped) await app.waitForLog((l) => l.msg === 'token file skipped' && l.name === name, 3_000);
+    for (const name of skipped) await app.waitForLog((l) => l.msg === 'token file skipped' && l.name === name);
     expect(fifoHasNoReader(path.join(dir, 'fifo-late'))).toBe(true);
     expect(app.child.exitCode).toBeNull();
   });
@@ -185,7 +184,7 @@ describe('symlink loops', () => {
     // The same on a reload: a new token next to a new loop is picked up, the old one kept.
     fs.symlinkSync('loop-late', path.join(dir, 'loop-late'));
     fs.writeFileSync(path.join(dir, 'second'), 'second-token-Uu22');
-    expect(await eventually(async () => (await statusWith(app, 'second-token-Uu22')) === 200, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusWith(app, 'second-token-Uu22')) === 200)).toBe(true);
     expect(await statusWith(app, GOOD)).toBe(200);
   });
 });

@@ -20,6 +20,7 @@ import { SidecarApp, SidecarAppProps, SidecarMode } from '../lib/src';
 import { ConstructMetadata, ConstructPaths, RULE_IDS, SidecarAppValidation, WAIVE_ANNOTATION, check, findToken, toKubeObject } from '../lib/src/validation';
 import type { KubeObject } from '../lib/src/validation';
 import { CHART_NAME, MODE_CONTEXT, SidecarAppChart, buildApp } from '../main';
+import { TOOL_TEST_TIMEOUT_MS, TOOL_TIMEOUT_MS } from '../tools/waits';
 
 const { ValidationContext } = require('cdk8s-cli/plugins') as typeof CliPlugins;
 
@@ -467,13 +468,14 @@ describe('properties', () => {
 });
 
 describe('cdk8s synth --validate (the real CLI, local plugin, no network)', () => {
-  const CLI_TIMEOUT_MS = 120_000;
+  // About 7 s idle (the CLI compiles the app); a busy machine takes several times as long.
+  const CLI_TIMEOUT_MS = TOOL_TEST_TIMEOUT_MS;
 
   async function synth(cwd: string): Promise<{ code: number; output: string }> {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'validation-cli-'));
     const args = ['synth', '--no-check-upgrade', '--validate', '--output', path.join(out, 'dist'), '--plugins-dir', path.join(out, 'plugins')];
     try {
-      const { stdout, stderr } = await exec(CDK8S, args, { cwd, env: cleanEnv(), maxBuffer: 16 * 1024 * 1024 });
+      const { stdout, stderr } = await exec(CDK8S, args, { cwd, env: cleanEnv(), maxBuffer: 16 * 1024 * 1024, timeout: TOOL_TIMEOUT_MS });
       return { code: 0, output: stdout + stderr };
     } catch (e) {
       const error = e as { code?: number; stdout?: string; stderr?: string };

@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import { AppName, entryOf } from './apps';
 import { LogLine, LogPredicate, OutputLines } from './log-lines';
 import { REPO_ROOT } from './repo-root';
+import { EVENT_TIMEOUT_MS, START_TIMEOUT_MS } from './waits';
 
 export interface LaunchOptions {
   /** The process's env, besides PATH, which is always passed on; undefined values are left out. @default only PATH */
@@ -41,7 +42,7 @@ export interface LaunchOptions {
 }
 
 export interface StartOptions extends LaunchOptions {
-  /** How long the app has to log "listening". @default 10000 */
+  /** How long the app has to log "listening". @default START_TIMEOUT_MS (tools/waits.ts) */
   readonly timeoutMs?: number;
   /** Stop keeping output lines once listening (long benchmark runs log a line per request). @default false */
   readonly discardOutputAfterStart?: boolean;
@@ -56,11 +57,14 @@ export interface LaunchedApp {
   readonly lines: string[];
   /** Parsed JSON log lines so far. */
   logs(): LogLine[];
-  /** Resolve with the first JSON log line matching `pred` (already seen or future). @default timeoutMs 10000 */
+  /**
+   * Resolve with the first JSON log line matching `pred` (already seen or future); rejects if the
+   * process's output ends first. @default timeoutMs EVENT_TIMEOUT_MS (tools/waits.ts)
+   */
   waitForLog(pred: LogPredicate, timeoutMs?: number): Promise<LogLine>;
-  /** Resolves with the exit code once the process has exited (null when a signal ended it). */
+  /** Resolves with the exit code once the process has exited and its output is read (null when a signal ended it). */
   readonly exited: Promise<number | null>;
-  /** Resolves with the exit code or the signal's name once the process has exited. */
+  /** Resolves with the exit code or the signal's name once the process has exited and its output is read. */
   readonly exitStatus: Promise<ExitStatus>;
   isRunning(): boolean;
   /** Send a signal (default SIGTERM) unless it has exited, and wait for the exit. */
@@ -120,9 +124,12 @@ function launch(label: string, opts: LaunchOptions): Launch {
     filePoll = undefined;
   };
   const exitStatus = new Promise<ExitStatus>((resolve) => {
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' can come before the last output lines are read (seen under load),
+    // and a test that looks at the logs once the process has exited must see all of them.
+    child.on('close', (code, signal) => {
       if (filePoll !== undefined) readFile?.();
       stopReadingFile();
+      output.end(`before its exit (${code ?? signal})`);
       resolve(code ?? signal);
     });
     // A wrapper or taskset that is not installed: no process, so no exit event to wait for.
@@ -130,6 +137,7 @@ function launch(label: string, opts: LaunchOptions): Launch {
       if (child.pid !== undefined) return;
       output.lines.push(`${label} could not be started: ${err.message}`);
       stopReadingFile();
+      output.end('(it could not be started)');
       resolve(null);
     });
   });
@@ -139,7 +147,7 @@ function launch(label: string, opts: LaunchOptions): Launch {
     child,
     lines: output.lines,
     logs: () => output.logs(),
-    waitForLog: (pred, timeoutMs) => output.waitFor(pred, timeoutMs),
+    waitForLog: (pred, timeoutMs = EVENT_TIMEOUT_MS) => output.waitFor(pred, timeoutMs),
     exited,
     exitStatus,
     isRunning,
@@ -161,7 +169,7 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
   const { app: launched, output, stopReadingFile } = launch(app, opts);
   return new Promise<RunningApp>((resolve, reject) => {
     launched.exitStatus.then((status) => reject(new Error(`${app} exited with ${status} before listening; output:\n${output.lines.join('\n')}`)));
-    output.waitFor((l) => l.msg === 'listening', opts.timeoutMs ?? 10_000).then(
+    output.waitFor((l) => l.msg === 'listening', opts.timeoutMs ?? START_TIMEOUT_MS).then(
       (l) => {
         stopReadingFile();
         if (opts.discardOutputAfterStart === true) output.discard();
@@ -177,7 +185,7 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
 }
 
 /** Run an app to completion (e.g. a config error) and return its exit code and output. */
-export function runToExit(app: AppName, env: Readonly<Record<string, string | undefined>>, timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
+export function runToExit(app: AppName, env: Readonly<Record<string, string | undefined>>, timeoutMs = START_TIMEOUT_MS): Promise<{ code: number | null; output: string }> {
   const child = spawnNode(app, { env }, 'pipe');
   let output = '';
   child.stdout!.on('data', (c) => (output += c));

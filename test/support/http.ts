@@ -4,6 +4,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { EVENT_TIMEOUT_MS } from '../../tools/waits';
 
 export interface Reply {
   readonly status: number;
@@ -18,6 +19,7 @@ export interface RequestOptions {
   /** An object, or a flat raw list [name, value, name, value, …] to send duplicates. */
   readonly headers?: http.OutgoingHttpHeaders | string[];
   readonly body?: string | Buffer;
+  /** Socket inactivity after which the request fails. @default EVENT_TIMEOUT_MS */
   readonly timeoutMs?: number;
 }
 
@@ -36,19 +38,27 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Reply>
         res.on('error', reject);
       },
     );
-    req.setTimeout(opts.timeoutMs ?? 5_000, () => req.destroy(new Error('test request timed out')));
+    req.setTimeout(opts.timeoutMs ?? EVENT_TIMEOUT_MS, () => req.destroy(new Error(`test request ${opts.method ?? 'GET'} ${opts.path ?? '/'} timed out`)));
     req.on('error', reject);
     req.end(opts.body);
   });
 }
 
-/** Write raw bytes on a fresh socket; resolve with everything received until the server closes or `idleMs` of silence. */
+/**
+ * Write raw bytes on a fresh socket; resolve with everything received until the server closes, or
+ * until `idleMs` of silence after the first byte. Before the first byte the wait is EVENT_TIMEOUT_MS:
+ * a busy machine may take seconds to answer, and only a server that answers and then keeps the
+ * connection open needs the short idle time.
+ */
 export function rawRequest(port: number, data: string, idleMs = 1_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let out = '';
-    socket.setTimeout(idleMs, () => socket.destroy());
-    socket.on('data', (c) => (out += c.toString('latin1')));
+    socket.setTimeout(EVENT_TIMEOUT_MS, () => socket.destroy());
+    socket.on('data', (c) => {
+      if (out === '') socket.setTimeout(idleMs);
+      out += c.toString('latin1');
+    });
     socket.on('close', () => resolve(out));
     socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(out) : reject(err)));
     socket.write(data);
@@ -76,12 +86,29 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Poll `check` until it returns true or `timeoutMs` passes; returns the last result. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5_000, everyMs = 50): Promise<boolean> {
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = EVENT_TIMEOUT_MS, everyMs = 50): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
     if (Date.now() > end) return false;
     await sleep(everyMs);
+  }
+}
+
+/** Poll `check` until it returns true; reject naming `what` if `timeoutMs` passes first. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = EVENT_TIMEOUT_MS, everyMs = 50): Promise<void> {
+  if (!(await eventually(check, timeoutMs, everyMs))) throw new Error(`waited ${timeoutMs} ms for ${what}, in vain`);
+}
+
+/** `promise`, or a rejection naming `what` if it has not settled within `timeoutMs`. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${what}, in vain`)), timeoutMs)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    // A pending timer would keep the jest worker alive past the test.
+    clearTimeout(timer);
   }
 }
 

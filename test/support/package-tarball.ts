@@ -7,6 +7,7 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
+import { TOOL_TIMEOUT_MS } from '../../tools/waits';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,7 +41,7 @@ export async function run(file: string, args: readonly string[], options: { cwd:
     const { stdout, stderr } = await execFileAsync(file, args, {
       cwd: options.cwd,
       env: childEnv(),
-      timeout: options.timeoutMs ?? 60_000,
+      timeout: options.timeoutMs ?? TOOL_TIMEOUT_MS,
       maxBuffer: 64 * 1024 * 1024,
       encoding: 'utf8',
     });

@@ -3,6 +3,7 @@
  * responses one at a time, parsed by Content-Length, chunked or close-delimited framing.
  */
 import * as net from 'net';
+import { EVENT_TIMEOUT_MS } from '../../tools/waits';
 
 export interface RawResponse {
   readonly status: number;
@@ -69,7 +70,7 @@ export class RawConnection {
   }
 
   /** The next response, or undefined when the connection closes (or `timeoutMs` passes) first. */
-  async response(timeoutMs = 5_000, requestMethod = 'GET'): Promise<RawResponse | undefined> {
+  async response(timeoutMs = EVENT_TIMEOUT_MS, requestMethod = 'GET'): Promise<RawResponse | undefined> {
     const deadline = Date.now() + timeoutMs;
     if (!(await this.until(() => this.buf.indexOf('\r\n\r\n') !== -1, deadline))) return undefined;
     const headEnd = this.buf.indexOf('\r\n\r\n');
@@ -118,7 +119,7 @@ export class RawConnection {
   }
 
   /** Resolves true once the peer has closed the connection (within `timeoutMs`). */
-  async waitClosed(timeoutMs = 5_000): Promise<boolean> {
+  async waitClosed(timeoutMs = EVENT_TIMEOUT_MS): Promise<boolean> {
     return this.until(() => this.ended, Date.now() + timeoutMs);
   }
 }

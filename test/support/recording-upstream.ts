@@ -54,7 +54,10 @@ export interface RecordingUpstream {
   answerWith: ((req: RecordedRequest) => string | undefined) | undefined;
   /** Bytes to write, unasked, this long after each response (a misbehaving backend); undefined = none. */
   stray: { readonly afterMs: number; readonly bytes: string } | undefined;
-  /** Forget what was recorded (open connections keep their ids). */
+  /**
+   * Forget what was recorded. Connections still open stay listed, emptied, with their ids: a pooled
+   * one may carry the next request, and a check over `connections` must see its bytes.
+   */
   reset(): void;
   close(): Promise<void>;
 }
@@ -165,7 +168,12 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     reset() {
       recorded = [];
       cut = [];
-      connections.length = 0;
+      const open = connections.filter((c) => !c.closed);
+      for (const c of open) {
+        c.bytes = Buffer.alloc(0);
+        c.requests.length = 0;
+      }
+      connections.splice(0, connections.length, ...open);
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -5,7 +5,7 @@
  */
 import { Deployment, Service, ServicePort } from './manifest';
 import { listeningPorts } from './listening-ports';
-import { probeTarget, resolvePort, runProbe } from './probes';
+import { probeTarget, resolvePort, runProbeWithRetries } from './probes';
 import { podContainers, RunningPod } from './run-pod';
 
 export interface PodCheck {
@@ -57,7 +57,7 @@ export async function checkPod(deployment: Deployment, service: Service, pod: Ru
       const what = `container ${c.name} ${kind}`;
       const where = `${what}: ${probeTarget(probe)}`;
       try {
-        const status = await runProbe(probe, c, what);
+        const status = await runProbeWithRetries(probe, c, what);
         checks.push(status === 200 ? passed(what, `${where} -> 200`) : failed(what, `${where} answered ${status}, not 200`));
       } catch (err) {
         checks.push(failed(what, `${where} failed: ${(err as Error).message}`));

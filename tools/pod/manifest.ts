@@ -24,6 +24,7 @@ export interface Probe {
   tcpSocket?: { port: number | string };
   exec?: unknown;
   timeoutSeconds?: number;
+  failureThreshold?: number;
 }
 export interface VolumeMount {
   name: string;

@@ -4,6 +4,7 @@
 import * as http from 'http';
 import * as net from 'net';
 import { ADDRESSES } from '../../lib/src/contract';
+import { EVENT_TIMEOUT_MS } from '../waits';
 import { Container, ContainerPort, Probe, PodSpecError } from './manifest';
 
 /** A probe's or targetPort's port: a number, or a port name the container declares. */
@@ -21,8 +22,8 @@ export interface HttpAnswer {
   body: string;
 }
 
-/** One HTTP GET on the loopback, no connection reuse. */
-export function httpGet(port: number, urlPath: string, headers: Record<string, string> = {}, timeoutMs = 2_000): Promise<HttpAnswer> {
+/** One HTTP GET on the loopback, no connection reuse. @default timeoutMs EVENT_TIMEOUT_MS (a busy machine answers late) */
+export function httpGet(port: number, urlPath: string, headers: Record<string, string> = {}, timeoutMs = EVENT_TIMEOUT_MS): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: ADDRESSES.loopback, port, path: urlPath, headers, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
@@ -58,6 +59,22 @@ export async function runProbe(probe: Probe, container: Container, field: string
     return 200;
   }
   throw new PodSpecError(field, 'only httpGet and tcpSocket probes are supported locally');
+}
+
+/**
+ * Run a probe as the kubelet judges it: a probe that cannot be asked (timeout, refused, reset) fails
+ * only after `failureThreshold` tries in a row (default 3, as the kubelet's), so one slow answer on a
+ * busy machine is not a failure; an HTTP status is an answer, and the first one counts.
+ */
+export async function runProbeWithRetries(probe: Probe, container: Container, field: string): Promise<number> {
+  const tries = Math.max(1, probe.failureThreshold ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runProbe(probe, container, field);
+    } catch (err) {
+      if (err instanceof PodSpecError || attempt >= tries) throw err;
+    }
+  }
 }
 
 /** The kubelet counts 200-399 as a passing HTTP probe. */

@@ -11,6 +11,7 @@ import { ADDRESSES } from '../../lib/src/contract';
 import { APP_NAMES, entryOf, isAppName } from '../apps';
 import { ExitStatus, LaunchedApp, spawnApp } from '../launcher';
 import { REPO_ROOT } from '../repo-root';
+import { START_TIMEOUT_MS } from '../waits';
 import { containerEnv, expandVars } from './env';
 import { Container, Deployment, PodSpec, PodSpecError } from './manifest';
 import { probePasses, probeTarget, runProbe } from './probes';
@@ -23,7 +24,7 @@ export interface RunPodOptions extends VolumeSources {
   readonly kubeletEnv?: Readonly<Record<string, string>>;
   /** Env set on top of the manifest's, by container name: what has to differ on this machine. @default none */
   readonly localEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
-  /** How long every readiness probe has to pass. @default 15000 */
+  /** How long every readiness probe has to pass. @default START_TIMEOUT_MS (tools/waits.ts) */
   readonly readyTimeoutMs?: number;
   /** Every output line of every container, as it comes. @default dropped (still kept in `lines`) */
   readonly onLine?: (container: string, line: string) => void;
@@ -156,7 +157,7 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
     };
     const volumes = prepareVolumes(spec, workDir, opts, await mintProjectedTokens(spec, identity, opts.mintServiceAccountToken));
     await assertPortsFree(declaredPorts(all));
-    const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000;
+    const readyTimeoutMs = opts.readyTimeoutMs ?? START_TIMEOUT_MS;
     // Native sidecars first, one by one, each until its startup probe passes; then the rest, without
     // waiting for each other.
     for (const c of sidecars) {
@@ -166,7 +167,11 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
     for (const c of regular) containers[c.name] = startContainer(c, deployment, volumes, opts);
     const firstExit = Promise.race(Object.values(containers).map((c) => c.exited.then((code) => ({ name: c.name, code }))));
 
-    await Promise.all(all.map((c) => waitForProbe(c, 'readinessProbe', containers[c.name], readyTimeoutMs, () => stopping)));
+    // Every container's outcome, not the first failure: which one fails first is up to the scheduler.
+    const ready = await Promise.allSettled(all.map((c) => waitForProbe(c, 'readinessProbe', containers[c.name], readyTimeoutMs, () => stopping)));
+    const notReady = ready.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (notReady.length === 1) throw notReady[0];
+    if (notReady.length > 1) throw new Error(notReady.map((e) => e.message).join('\n'));
     return { containers, volumes, workDir, firstExit, stop };
   } catch (err) {
     await stop('kill');
