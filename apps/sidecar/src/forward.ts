@@ -12,8 +12,9 @@ import { existingContextOf } from './context';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
-import { UNFORWARDABLE, UPSTREAM_TIMEOUT, createPasses } from './passes';
+import { createPasses } from './passes';
 import { refuse, refuseSocket } from './refusals';
+import { UNFORWARDABLE, UPSTREAM_TIMEOUT } from './upstream-errors';
 import { UpstreamPool } from './upstream-pool';
 
 export interface ForwarderOptions {
@@ -51,24 +52,9 @@ function errorStatus(code: string | undefined): 400 | 502 | 504 {
   return 502;
 }
 
-export function createForwarder(opts: ForwarderOptions): Forwarder {
-  const pool = new UpstreamPool(opts.upstreamIdleTimeoutMs);
-  const { logger } = opts;
-  const closing = opts.closing ?? (() => false);
-  const { hostname, port } = opts.upstream;
-  const passes = createPasses({
-    pool,
-    hostname,
-    port,
-    fallbackHost: opts.upstream.authority,
-    upstreamTimeoutMs: opts.upstreamTimeoutMs,
-    forwardAuthorization: opts.forwardAuthorization,
-    closing,
-    onUpstreamResponse: opts.onUpstreamResponse,
-  });
-
-  /** An upstream failure before or during the response: 502/504 if we can still say so, else cut. */
-  function onProxyError(err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | Duplex): void {
+/** http-proxy's 'error' listener: an upstream failure before or during the response, 502/504 if we can still say so, else a cut. */
+function upstreamFailureHandler(closing: () => boolean): (err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | Duplex) => void {
+  return function onProxyError(err, req, res) {
     const ctx = existingContextOf(req);
     const code = err.code ?? 'EPROXY';
     if (ctx && ctx.upstreamError === undefined) ctx.upstreamError = code;
@@ -88,7 +74,25 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     } else {
       socket.destroy();
     }
-  }
+  };
+}
+
+export function createForwarder(opts: ForwarderOptions): Forwarder {
+  const pool = new UpstreamPool(opts.upstreamIdleTimeoutMs);
+  const { logger } = opts;
+  const closing = opts.closing ?? (() => false);
+  const { hostname, port } = opts.upstream;
+  const passes = createPasses({
+    pool,
+    hostname,
+    port,
+    fallbackHost: opts.upstream.authority,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs,
+    forwardAuthorization: opts.forwardAuthorization,
+    closing,
+    onUpstreamResponse: opts.onUpstreamResponse,
+  });
+  const onProxyError = upstreamFailureHandler(closing);
 
   const proxy: RequestHandler = createProxyMiddleware({
     // Parsed once here; the passes read host and port from their own options.
