@@ -14,6 +14,7 @@ import type { Logger } from './log';
 import { errorFields } from './log';
 import { createPasses } from './passes';
 import { refuse, refuseSocket } from './refusals';
+import { cutResponse, cutUpgradeAnswer } from './response-cut';
 import { UNFORWARDABLE, UPSTREAM_TIMEOUT } from './upstream-errors';
 import { UpstreamPool } from './upstream-pool';
 
@@ -62,7 +63,7 @@ function upstreamFailureHandler(closing: () => boolean): (err: NodeJS.ErrnoExcep
     if (isServerResponse(res)) {
       if (res.destroyed || res.writableEnded || ctx?.clientGone) return;
       // Too late for a status: cut the response so the client sees it incomplete.
-      if (res.headersSent) res.destroy();
+      if (res.headersSent) cutResponse(res, ctx);
       else refuse(res, status, ctx?.requestId ?? '', closing() || !req.complete);
       return;
     }
@@ -72,7 +73,7 @@ function upstreamFailureHandler(closing: () => boolean): (err: NodeJS.ErrnoExcep
       if (ctx) ctx.upgradeStatus = status;
       refuseSocket(socket, status, ctx?.requestId);
     } else {
-      socket.destroy();
+      cutUpgradeAnswer(socket, ctx);
     }
   };
 }
@@ -116,7 +117,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     // hpm hands us preparation errors; nothing upstream has happened yet.
     logger.error({ err: errorFields(err), requestId: existingContextOf(req)?.requestId }, 'forwarding failed');
     if (!res.headersSent && !res.destroyed) refuse(res, 502, existingContextOf(req)?.requestId ?? '', true);
-    else res.destroy();
+    else cutResponse(res, existingContextOf(req));
   };
 
   return {

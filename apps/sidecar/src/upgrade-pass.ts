@@ -15,6 +15,7 @@ import type { RequestContext } from './context';
 import type { BodyFraming } from './framing';
 import { framingOf } from './pass-inputs';
 import type { PassOptions, PassServer } from './pass-inputs';
+import { cutUpgradeAnswer } from './response-cut';
 import { onUpstreamTimeout, unforwardable } from './upstream-errors';
 import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders, upstreamTarget } from './upstream-headers';
 
@@ -51,10 +52,10 @@ function relayRefusalBody(this: http.IncomingMessage, chunk: Buffer): void {
 /** The refusal is over: end the client's socket after a complete answer, cut it after a partial one. */
 function onRefusalClose(this: http.IncomingMessage): void {
   const proxyReq = (this as http.IncomingMessage & { req: UpgradeRequest }).req;
-  const { socket } = proxyReq[kUpgrade];
+  const { socket, ctx } = proxyReq[kUpgrade];
   proxyReq.destroy();
   if (this.complete) socket.end(() => socket.destroy());
-  else socket.destroy();
+  else cutUpgradeAnswer(socket, ctx);
 }
 
 /** The upstream has answered (a 101 or not): time it. */

@@ -33,6 +33,10 @@ export interface Upgrades {
 /** Pipelined behind responses still being written: refused after them, never overtaking them. */
 const PIPELINED_UPGRADE: Refusal = Object.freeze({ admitted: false, status: 400, reason: 'pipelined_upgrade', clientError: 'bad_request' });
 
+const UPGRADE = Object.freeze({ upgrade: true });
+/** The upstream's refusal of the upgrade was cut short. */
+const UPGRADE_CUT = Object.freeze({ upgrade: true, aborted: true });
+
 const kUpgradeRequest = Symbol('sidecar.upgradeRequest');
 type UpgradeSocket = Duplex & { [kUpgradeRequest]: http.IncomingMessage };
 
@@ -45,7 +49,7 @@ export function createUpgrades(opts: UpgradeOptions): Upgrades {
     const ctx = contextOf(req);
     webSockets.delete(this);
     const status = ctx.upgradeStatus ?? (ctx.upstreamError ? 502 : 499);
-    recorder.answered(req.method, req.url, status, ctx, { upgrade: true });
+    recorder.answered(req.method, req.url, status, ctx, ctx.responseCut ? UPGRADE_CUT : UPGRADE);
   }
 
   function refuseUpgrade(socket: Duplex, refusal: Refusal, ctx: RequestContext): void {

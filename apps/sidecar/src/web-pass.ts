@@ -12,7 +12,8 @@ import type { RequestContext } from './context';
 import type { BodyFraming } from './framing';
 import { framingOf } from './pass-inputs';
 import type { PassOptions, PassServer } from './pass-inputs';
-import { UPSTREAM_ABORTED, badResponse, onUpstreamTimeout, unforwardable } from './upstream-errors';
+import { cutResponse } from './response-cut';
+import { UPSTREAM_ABORTED, UPSTREAM_TIMEOUT, badResponse, onUpstreamTimeout, unforwardable } from './upstream-errors';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './upstream-headers';
 
 export type WebPass = (req: http.IncomingMessage, res: http.ServerResponse, options: unknown, head: unknown, server: PassServer) => boolean;
@@ -28,8 +29,22 @@ const kExchange = Symbol('sidecar.exchange');
 type ProxyRequest = http.ClientRequest & { [kExchange]: Exchange };
 type ClientRequestWithExchange = http.IncomingMessage & { [kExchange]?: ProxyRequest };
 
-function onProxyError(this: ProxyRequest, err: Error): void {
-  const { req, res, server } = this[kExchange];
+/** The upstream's response, once it has begun (Node keeps it on the request as `res`). */
+function upstreamResponseOf(proxyReq: http.ClientRequest): http.IncomingMessage | undefined {
+  return (proxyReq as http.ClientRequest & { res?: http.IncomingMessage | null }).res ?? undefined;
+}
+
+function onProxyError(this: ProxyRequest, err: NodeJS.ErrnoException): void {
+  const { req, res, ctx, server } = this[kExchange];
+  // After a whole response (bytes after it, a reset): Node has closed that connection already, and
+  // the client's response completes from what was read, so it is noted, not cut. A HEAD, 204 or 304
+  // ends with its head, and such bytes arrive while the head is still held back: a cut would leave
+  // the client nothing while the log said 200. Our own timeout is not one of these: destroying the
+  // request discards what it had read.
+  if (err.code !== UPSTREAM_TIMEOUT && upstreamResponseOf(this)?.complete === true) {
+    if (ctx.upstreamError === undefined) ctx.upstreamError = err.code ?? 'EPROXY';
+    return;
+  }
   server.emit('error', err, req, res);
 }
 
@@ -39,7 +54,7 @@ function onProxyResponseClose(this: http.IncomingMessage): void {
   const { res, ctx } = proxyReq[kExchange];
   if (!this.complete && !res.writableEnded && !res.destroyed) {
     if (ctx.upstreamError === undefined) ctx.upstreamError = UPSTREAM_ABORTED;
-    res.destroy();
+    cutResponse(res, ctx);
   }
 }
 

@@ -17,6 +17,7 @@ import type { Logger } from './log';
 import { errorFields } from './log';
 import { refuse } from './refusals';
 import type { OutcomeRecorder } from './request-outcome';
+import { cutResponse, headReachedSocket } from './response-cut';
 
 export interface WebRequestOptions {
   readonly admit: Admit;
@@ -36,6 +37,8 @@ export interface WebRequests {
   inFlight(): number;
 }
 
+const ABORTED = Object.freeze({ aborted: true });
+
 export function createWebRequests(opts: WebRequestOptions): WebRequests {
   const { admit, forwarder, recorder, logger, closing } = opts;
   let inFlight = 0;
@@ -45,15 +48,17 @@ export function createWebRequests(opts: WebRequestOptions): WebRequests {
     const ctx = contextOf(req);
     inFlight--;
     responseDone(req.socket);
-    const finished = this.writableFinished;
+    // A cut response may still be end()ed by its pipe, which makes it look finished.
+    const finished = this.writableFinished && !ctx.responseCut;
     if (!finished) {
       ctx.clientGone = true;
       // Free the upstream request at once; http-proxy alone misses a client leaving a fully-read GET.
       if (ctx.proxyReq !== undefined && !ctx.proxyReq.destroyed) ctx.proxyReq.destroy();
     }
-    // 499: the client closed the connection before we could answer (nginx's convention).
-    const status = !finished && !this.headersSent ? 499 : this.statusCode;
-    recorder.answered(req.method, req.url, status, ctx, finished ? undefined : { aborted: true });
+    // 499: the client closed the connection before any of our answer reached it (nginx's convention).
+    // Not headersSent: a head Node still holds back never reached the client.
+    const status = !finished && !headReachedSocket(this) ? 499 : this.statusCode;
+    recorder.answered(req.method, req.url, status, ctx, finished ? undefined : ABORTED);
   }
 
   function refuseRequest(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, ctx: RequestContext): void {
@@ -72,7 +77,7 @@ export function createWebRequests(opts: WebRequestOptions): WebRequests {
       markAnsweredWithClose(res.socket ?? res);
       refuse(res, 500, ctx.requestId, true);
     } else {
-      res.destroy();
+      cutResponse(res, ctx);
     }
   }
 
