@@ -44,3 +44,11 @@ export function whenSettled(socket: object, fn: () => void): void {
   if (!s[kOwed]) fn();
   else s[kWhenSettled] = fn;
 }
+
+/**
+ * The 'error' listener of a socket Node has handed over (an upgrade, CONNECT): Node detaches its
+ * own error handling from those, and an unhandled 'error' would crash the process.
+ */
+export function destroyOnError(this: { destroy(): void }): void {
+  this.destroy();
+}

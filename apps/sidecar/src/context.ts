@@ -28,6 +28,8 @@ export interface RequestContext {
   proxyReq: ClientRequest | undefined;
   /** The client went away before the response finished. */
   clientGone: boolean;
+  /** We cut the response (response-cut.ts): it did not complete, whatever Node's stream state says later. */
+  responseCut: boolean;
   /** Body framing decided at admission; the only framing the upstream ever gets. */
   framing: BodyFraming | undefined;
 }
@@ -59,6 +61,7 @@ export function contextOf(req: IncomingMessage): RequestContext {
       upstreamStart: 0,
       proxyReq: undefined,
       clientGone: false,
+      responseCut: false,
       framing: undefined,
     };
     r[kContext] = ctx;

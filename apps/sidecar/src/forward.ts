@@ -12,8 +12,10 @@ import { existingContextOf } from './context';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
-import { UNFORWARDABLE, UPSTREAM_TIMEOUT, createPasses } from './passes';
+import { createPasses } from './passes';
 import { refuse, refuseSocket } from './refusals';
+import { cutResponse, cutUpgradeAnswer } from './response-cut';
+import { UNFORWARDABLE, UPSTREAM_TIMEOUT } from './upstream-errors';
 import { UpstreamPool } from './upstream-pool';
 
 export interface ForwarderOptions {
@@ -53,6 +55,31 @@ function errorStatus(code: string | undefined): 400 | 502 | 504 {
   return 502;
 }
 
+/** http-proxy's 'error' listener: an upstream failure before or during the response, 502/504 if we can still say so, else a cut. */
+function upstreamFailureHandler(closing: () => boolean): (err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | Duplex) => void {
+  return function onProxyError(err, req, res) {
+    const ctx = existingContextOf(req);
+    const code = err.code ?? 'EPROXY';
+    if (ctx && ctx.upstreamError === undefined) ctx.upstreamError = code;
+    const status = errorStatus(code);
+    if (isServerResponse(res)) {
+      if (res.destroyed || res.writableEnded || ctx?.clientGone) return;
+      // Too late for a status: cut the response so the client sees it incomplete.
+      if (res.headersSent) cutResponse(res, ctx);
+      else refuse(res, status, ctx?.requestId ?? '', closing() || !req.complete);
+      return;
+    }
+    const socket = res as Duplex & { bytesWritten?: number };
+    if (socket.destroyed) return;
+    if (socket.writable && !socket.bytesWritten) {
+      if (ctx) ctx.upgradeStatus = status;
+      refuseSocket(socket, status, ctx?.requestId);
+    } else {
+      cutUpgradeAnswer(socket, ctx);
+    }
+  };
+}
+
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const pool = new UpstreamPool(opts.upstreamIdleTimeoutMs);
   const { logger } = opts;
@@ -69,29 +96,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     closing,
     onUpstreamResponse: opts.onUpstreamResponse,
   });
-
-  /** An upstream failure before or during the response: 502/504 if we can still say so, else cut. */
-  function onProxyError(err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | Duplex): void {
-    const ctx = existingContextOf(req);
-    const code = err.code ?? 'EPROXY';
-    if (ctx && ctx.upstreamError === undefined) ctx.upstreamError = code;
-    const status = errorStatus(code);
-    if (isServerResponse(res)) {
-      if (res.destroyed || res.writableEnded || ctx?.clientGone) return;
-      // Too late for a status: cut the response so the client sees it incomplete.
-      if (res.headersSent) res.destroy();
-      else refuse(res, status, ctx?.requestId ?? '', closing() || !req.complete);
-      return;
-    }
-    const socket = res as Duplex & { bytesWritten?: number };
-    if (socket.destroyed) return;
-    if (socket.writable && !socket.bytesWritten) {
-      if (ctx) ctx.upgradeStatus = status;
-      refuseSocket(socket, status, ctx?.requestId);
-    } else {
-      socket.destroy();
-    }
-  }
+  const onProxyError = upstreamFailureHandler(closing);
 
   const proxy: RequestHandler = createProxyMiddleware({
     // Parsed once here; the passes read host and port from their own options.
@@ -115,7 +120,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     // hpm hands us preparation errors; nothing upstream has happened yet.
     logger.error({ err: errorFields(err), requestId: existingContextOf(req)?.requestId }, 'forwarding failed');
     if (!res.headersSent && !res.destroyed) refuse(res, 502, existingContextOf(req)?.requestId ?? '', true);
-    else res.destroy();
+    else cutResponse(res, existingContextOf(req));
   };
 
   return {
