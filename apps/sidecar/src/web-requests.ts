@@ -63,8 +63,9 @@ export function createWebRequests(opts: WebRequestOptions): WebRequests {
 
   function refuseRequest(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, ctx: RequestContext): void {
     const extras = recorder.refused(refusal, ctx);
-    // A 401 or 403 keeps the connection unless there is an unread body (a refused client does not
-    // get to stream one at us) or the pod is draining; every other refusal closes it.
+    // An auth refusal (400 malformed credential, 401, 403) keeps the connection unless there is an
+    // unread body (a refused client does not get to stream one at us) or the pod is draining; every
+    // other refusal closes it.
     const close = refusal.keepAlive !== true || hasPendingBody(req) || closing();
     if (close) markAnsweredWithClose(res.socket ?? res);
     refuse(res, refusal.status, ctx.requestId, close, extras);
