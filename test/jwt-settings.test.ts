@@ -16,13 +16,13 @@ describe('parseJwtIssuers accepts', () => {
   it('the required fields alone, with the defaults applied', () => {
     expect(parseJwtIssuers(JSON.stringify([BASE]))).toEqual({
       ok: true,
-      value: [{ ...BASE, algorithms: [...DEFAULT_JWT_ALGORITHMS], clockSkewSeconds: 30, maxLifetimeSeconds: undefined, subjectClaim: 'sub', forwardClaims: [] }],
+      value: [{ ...BASE, algorithms: [...DEFAULT_JWT_ALGORITHMS], clockSkewSeconds: 30, maxLifetimeSeconds: undefined, subjectClaim: 'sub', forwardClaims: [], tokenTypes: ['', 'JWT', 'at+jwt'] }],
     });
     expect(DEFAULT_JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
   });
 
   it('every optional field, and several issuers', () => {
-    const full = { ...BASE, algorithms: ['PS256', 'ES512'], clockSkewSeconds: 0, maxLifetimeSeconds: 3600, subjectClaim: 'email', forwardClaims: ['groups', 'email'] };
+    const full = { ...BASE, algorithms: ['PS256', 'ES512'], clockSkewSeconds: 0, maxLifetimeSeconds: 3600, subjectClaim: 'email', forwardClaims: ['groups', 'email'], tokenTypes: ['at+jwt'] };
     const second = { ...BASE, name: 'b.2_x', issuer: 'urn:other', audiences: ['x', 'y'], clockSkewSeconds: 300 };
     const parsed = parseJwtIssuers(JSON.stringify([full, second]));
     expect(parsed.ok).toBe(true);

@@ -129,6 +129,7 @@ describe('sidecar loadConfig', () => {
           maxLifetimeSeconds: undefined,
           subjectClaim: 'sub',
           forwardClaims: [],
+          tokenTypes: ['', 'JWT', 'at+jwt'],
         },
       ],
     });

@@ -7,9 +7,10 @@
  * sidecar_auth_failures_total. `malformed`: the Authorization header is not one well-formed Bearer
  * credential (two headers, no token, a second word, a character outside b64token).
  * The jwt_* reasons and invalid_claim are those of a bearer value shaped like a JWT (jwt/verify.ts):
- * malformed (header or payload not decodable), unknown_issuer (iss trusted by no issuer),
+ * malformed (header or payload not decodable, not strict UTF-8, or naming a member twice), unknown_issuer (iss trusted by no issuer),
  * unknown_key (no key of the issuer's JWKS fits kid and alg), bad_signature, expired, not_yet_valid
  * (nbf or iat ahead, beyond the skew), invalid (alg not allowed, crit, aud, exp missing, lifetime),
+ * wrong_type (a header typ the issuer does not accept, or a payload typ of no access token),
  * invalid_claim (the subject claim is not 1-256 printable ASCII characters).
  */
 export const AUTH_FAILURE_REASONS = [
@@ -25,6 +26,7 @@ export const AUTH_FAILURE_REASONS = [
   'jwt_expired',
   'jwt_not_yet_valid',
   'jwt_invalid',
+  'jwt_wrong_type',
   'invalid_claim',
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];

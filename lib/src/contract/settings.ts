@@ -249,6 +249,13 @@ export interface JwtIssuerSpec {
   readonly subjectClaim?: string;
   /** Claims forwarded upstream, each as the header CLAIM_HEADER_PREFIX + its name lowercased. @default none */
   readonly forwardClaims?: readonly string[];
+  /**
+   * The JWS header `typ` values accepted (RFC 8725 §3.11 explicit typing), compared as
+   * normalizedTokenType does; `""` stands for a token without `typ`. `["at+jwt"]` is RFC 9068's
+   * strict profile. A token whose payload `typ` marks it as no access token
+   * (NON_ACCESS_TOKEN_PAYLOAD_TYPES) is refused whatever this says. @default DEFAULT_JWT_TOKEN_TYPES
+   */
+  readonly tokenTypes?: readonly string[];
 }
 
 /** A trusted issuer with its defaults applied: what the sidecar verifies against. */
@@ -272,6 +279,33 @@ export const JWT_ISSUER_INTEGERS = {
   refreshSeconds: { min: 30, max: 86_400, default: 300 },
 } as const;
 export const DEFAULT_JWT_SUBJECT_CLAIM = 'sub';
+/**
+ * What an issuer's tokens may carry as their header `typ` unless it says otherwise: none at all
+ * (Okta, Dex, Kubernetes), the generic `JWT` (Keycloak, Auth0, Entra ID, Google) and RFC 9068's
+ * `at+jwt`. Any other type (`logout+jwt`, `dpop+jwt`, `secevent+jwt`, `id_token+jwt`, ...) is a JWT
+ * made for another purpose. An ID token typed `JWT`, or untyped, cannot be told apart by its header.
+ */
+export const DEFAULT_JWT_TOKEN_TYPES: readonly string[] = ['', 'JWT', 'at+jwt'];
+/** Service-account tokens carry no `typ`; `JWT` is accepted too, should an API server add it. Not configurable. */
+export const KUBERNETES_JWT_TOKEN_TYPES: readonly string[] = ['', 'JWT'];
+/**
+ * Payload `typ` values, lowercased, that mark a token as no access token: Keycloak types each of
+ * its tokens so (its access tokens are "Bearer"). Refused for every issuer.
+ */
+export const NON_ACCESS_TOKEN_PAYLOAD_TYPES: readonly string[] = ['id', 'refresh', 'offline', 'logout', 'serialized-id'];
+const MAX_TOKEN_TYPES = 8;
+/** A media type name (RFC 6838 restricted-name), with an optional type before a `/`. */
+const TOKEN_TYPE = /^(?:[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/)?[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
+
+/**
+ * A header `typ` as compared: media types ignore case, and RFC 7515 §4.1.9 reads a value without a
+ * `/` as if `application/` preceded it, so `at+jwt`, `AT+JWT` and `application/at+jwt` are one type.
+ * A present value that normalizes to `""` (`application/`) is no type at all, and is never accepted.
+ */
+export function normalizedTokenType(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
 /** More issuers than this is a misconfiguration, not a deployment. */
 export const MAX_JWT_ISSUERS = 16;
 const MAX_JWT_AUDIENCES = 16;
@@ -290,6 +324,7 @@ const JWT_ISSUER_FIELDS = [
   'maxLifetimeSeconds',
   'subjectClaim',
   'forwardClaims',
+  'tokenTypes',
 ];
 const JWT_ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const JWT_CLAIM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -396,7 +431,22 @@ function jwtIssuerProblem(spec: unknown): string | undefined {
   if (subjectClaim !== undefined && (typeof subjectClaim !== 'string' || !JWT_CLAIM_NAME.test(subjectClaim))) {
     return `subjectClaim must be a claim name of 1-64 characters A-Z a-z 0-9 _ . -, got ${typeof subjectClaim === 'string' ? quoted(subjectClaim) : typeof subjectClaim}`;
   }
-  return forwardClaimsProblem(spec.forwardClaims);
+  return forwardClaimsProblem(spec.forwardClaims) ?? tokenTypesProblem(spec.tokenTypes);
+}
+
+function tokenTypesProblem(types: unknown): string | undefined {
+  if (types === undefined) return undefined;
+  if (!Array.isArray(types) || types.length === 0 || types.length > MAX_TOKEN_TYPES) return `tokenTypes must be a list of 1-${MAX_TOKEN_TYPES} header typ values ("" for none)`;
+  const seen = new Map<string, string>();
+  for (const t of types) {
+    if (typeof t !== 'string' || (t !== '' && (!TOKEN_TYPE.test(t) || normalizedTokenType(t) === ''))) {
+      return `tokenTypes entries must be "" (no typ) or a media type such as "at+jwt", got ${typeof t === 'string' ? quoted(t) : typeof t}`;
+    }
+    const other = seen.get(normalizedTokenType(t));
+    if (other !== undefined) return `tokenTypes ${quoted(other)} and ${quoted(t)} are the same type`;
+    seen.set(normalizedTokenType(t), t);
+  }
+  return undefined;
 }
 
 /** The header a forwarded claim travels in. */
@@ -473,6 +523,7 @@ export function parseJwtIssuers(text: string): Parsed<readonly JwtIssuer[]> {
       maxLifetimeSeconds: s.maxLifetimeSeconds,
       subjectClaim: s.subjectClaim ?? DEFAULT_JWT_SUBJECT_CLAIM,
       forwardClaims: [...(s.forwardClaims ?? [])],
+      tokenTypes: [...(s.tokenTypes ?? DEFAULT_JWT_TOKEN_TYPES)],
     })),
   );
 }

@@ -7,7 +7,7 @@
  * "keep the last good set" are JwksUrlStore's.
  */
 import * as fsp from 'fs/promises';
-import { KUBERNETES_DISCOVERY_PATHS, KUBERNETES_ISSUER_NAME, KUBERNETES_JWT_ALGORITHMS, TOKEN_PATTERN } from '../../../../lib/src/contract';
+import { KUBERNETES_DISCOVERY_PATHS, KUBERNETES_ISSUER_NAME, KUBERNETES_JWT_ALGORITHMS, KUBERNETES_JWT_TOKEN_TYPES, TOKEN_PATTERN } from '../../../../lib/src/contract';
 import type { JwtIssuer, KubernetesAuth } from '../../../../lib/src/contract';
 import type { Logger } from '../log';
 import { JwksUrlStore, get } from './jwks-url';
@@ -46,6 +46,8 @@ export function kubernetesIssuer(auth: KubernetesAuth, apiServer: string, iss: s
     maxLifetimeSeconds: auth.maxLifetimeSeconds,
     subjectClaim: 'sub',
     forwardClaims: [],
+    // The API server types no token: typing tells nothing apart here, as every token its key signs is a service account's.
+    tokenTypes: KUBERNETES_JWT_TOKEN_TYPES,
   };
 }
 
