@@ -782,6 +782,8 @@ describe('JWT issuers', () => {
     ['an hmacSecretKey without hmacSecret', [{ ...ok, hmacSecretKey: 'k' }], /^SidecarApp: jwtIssuers\[0\]\.hmacSecretKey goes with hmacSecret/],
     ['a reserved issuer name', [{ ...ok, name: 'kubernetes' }], /^SidecarApp: jwtIssuers\[0\] name "kubernetes" is reserved/],
     ['forwardClaims sharing a header', [{ ...ok, forwardClaims: ['org_unit', 'org-unit'] }], /^SidecarApp: jwtIssuers\[0\] forwardClaims "org_unit" and "org-unit" would share one header/],
+    ['a tokenTypes entry that is no media type', [{ ...ok, tokenTypes: ['at jwt'] }], /^SidecarApp: jwtIssuers\[0\] tokenTypes entries must be "" \(no typ\) or a media type/],
+    ['tokenTypes naming one type twice', [{ ...ok, tokenTypes: ['at+jwt', 'application/AT+JWT'] }], /^SidecarApp: jwtIssuers\[0\] tokenTypes "at\+jwt" and "application\/AT\+JWT" are the same type/],
     ['a name used twice', [ok, { ...ok, issuer: 'https://other.test' }], /^SidecarApp: jwtIssuers\[1\] name "idp" is used twice/],
     ['an issuer listed twice', [ok, { ...ok, name: 'other' }], /^SidecarApp: jwtIssuers\[1\] issuer "https:\/\/idp.test" is listed twice/],
     ['alg none', [{ ...ok, algorithms: ['none'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "none"/],
@@ -811,6 +813,13 @@ describe('JWT issuers', () => {
     expect(JSON.parse(envOf(sidecar)[SIDECAR_ENV.jwtIssuers])).toEqual([
       { name: 'internal', issuer: 'https://idp.test', audiences: ['api'], hmacSecretFile: `${JWKS_MOUNT_ROOT}/internal/secret`, forwardClaims: ['groups'] },
     ]);
+  });
+
+  test('tokenTypes goes into SIDECAR_JWT_ISSUERS as given; left out, the sidecar applies its default', () => {
+    const strict = JSON.parse(envOf(sidecarOf(synthApp({ jwtIssuers: [{ ...ok, tokenTypes: ['at+jwt'] }] })))[SIDECAR_ENV.jwtIssuers]);
+    expect(strict[0].tokenTypes).toEqual(['at+jwt']);
+    const plain = JSON.parse(envOf(sidecarOf(synthApp({ jwtIssuers: [ok] })))[SIDECAR_ENV.jwtIssuers]);
+    expect(plain[0]).not.toHaveProperty('tokenTypes');
   });
 
   test('SIDECAR_JWT_ISSUERS cannot be set through sidecar.env', () => {

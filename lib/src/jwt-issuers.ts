@@ -90,6 +90,14 @@ export interface JwtIssuerOptions {
    * @default - none
    */
   readonly forwardClaims?: string[];
+  /**
+   * The JWS header `typ` values accepted (RFC 8725 §3.11 explicit typing), compared without case and
+   * with `application/` implied; `""` stands for a token without `typ`. `["at+jwt"]` is RFC 9068's
+   * strict profile. Whatever this says, a token whose payload `typ` marks it as no access token
+   * (Keycloak's `ID`, `Refresh`, `Logout`) is refused.
+   * @default ["", "JWT", "at+jwt"]
+   */
+  readonly tokenTypes?: string[];
 }
 
 /**
@@ -177,6 +185,7 @@ function issuerSpec(o: JwtIssuerOptions, file: string): JwtIssuerSpec {
     ...(o.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: o.maxLifetimeSeconds } : {}),
     ...(o.subjectClaim !== undefined ? { subjectClaim: o.subjectClaim } : {}),
     ...(o.forwardClaims !== undefined ? { forwardClaims: copy(o.forwardClaims) } : {}),
+    ...(o.tokenTypes !== undefined ? { tokenTypes: copy(o.tokenTypes) } : {}),
   };
 }
 
