@@ -51,6 +51,11 @@ export class TokenStore extends WatchedSource {
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
   private watchWarned = false;
+  /**
+   * Why each entry was skipped at the last reading, so a skip is warned once, not on every poll: a
+   * directory with no valid token fails each reload, and each poll reads it again.
+   */
+  private skipped = new Map<string, string>();
 
   constructor(private readonly opts: TokenStoreOptions) {
     super(opts.dir, opts.pollIntervalMs);
@@ -167,80 +172,62 @@ export class TokenStore extends WatchedSource {
   }
 
   private async readDir(root: string): Promise<TokenSet> {
-    const log = this.opts.logger;
     const names = (await fsp.readdir(root)).filter((n) => !n.startsWith('.')).sort();
     const entries: TokenEntry[] = [];
     const seen = new Map<string, string>();
+    const skippedNow = new Map<string, string>();
     for (const name of names) {
-      const file = path.join(root, name);
-      const skip = (why: string) => log.warn({ dir: this.opts.dir, name, reason: why }, 'token file skipped');
-      if (!SECRET_KEY.test(name)) {
-        skip('name is not a valid Secret key');
+      const read = await readEntry(name, path.join(root, name));
+      const previous = typeof read === 'string' ? undefined : seen.get(read.digest.toString('hex'));
+      const why = typeof read === 'string' ? read : previous !== undefined ? `same token as "${previous}"` : undefined;
+      if (why !== undefined) {
+        skippedNow.set(name, why);
+        if (this.skipped.get(name) !== why) this.opts.logger.warn({ dir: this.opts.dir, name, reason: why }, 'token file skipped');
         continue;
       }
-      let st: fs.Stats;
-      try {
-        st = await fsp.stat(file);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') {
-          // A dangling link in a plain directory is skipped; in a vanished kubelet version it means "retry".
-          const isLink = await fsp.lstat(file).then((l) => l.isSymbolicLink(), () => false);
-          if (isLink) {
-            skip('dangling symlink');
-            continue;
-          }
-          throw err;
-        }
-        // One bad entry (a symlink loop, a file we may not read) must not take the others down.
-        skip(code === 'ELOOP' ? 'symlink loop (ELOOP)' : `cannot stat: ${code ?? 'unknown error'}`);
-        continue;
-      }
-      if (st.isDirectory()) {
-        skip('is a directory');
-        continue;
-      }
-      if (!st.isFile()) {
-        skip('not a regular file');
-        continue;
-      }
-      if (st.size > MAX_TOKEN_FILE_BYTES) {
-        skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
-        continue;
-      }
-      let content: string;
-      try {
-        content = await fsp.readFile(file, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // ENOENT: the version directory vanished mid-read; the caller retries with the new one.
-        if (code === 'ENOENT') throw err;
-        skip(`cannot read: ${code ?? 'unknown error'}`);
-        continue;
-      }
-      if (content.length > MAX_TOKEN_FILE_BYTES) {
-        skip(`refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`);
-        continue;
-      }
-      const token = content.trim();
-      if (token === '') {
-        skip('empty');
-        continue;
-      }
-      if (!TOKEN_PATTERN.test(token)) {
-        skip('content is not a valid bearer token (RFC 6750 b64token)');
-        continue;
-      }
-      const digest = sha256(token);
-      const key = digest.toString('hex');
-      const previous = seen.get(key);
-      if (previous !== undefined) {
-        skip(`same token as "${previous}"`);
-        continue;
-      }
-      seen.set(key, name);
+      const { digest } = read as { digest: Buffer };
+      seen.set(digest.toString('hex'), name);
       entries.push({ digest, name });
     }
+    this.skipped = skippedNow;
     return { entries, names: entries.map((e) => e.name) };
   }
+}
+
+/**
+ * One entry of the tokens directory: its token's digest, or why it is skipped. Throws ENOENT when
+ * the entry vanished (in a kubelet layout: a swap mid-read, and the caller reads the new version).
+ */
+async function readEntry(name: string, file: string): Promise<{ digest: Buffer } | string> {
+  if (!SECRET_KEY.test(name)) return 'name is not a valid Secret key';
+  let st: fs.Stats;
+  try {
+    st = await fsp.stat(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      // A dangling link in a plain directory is skipped; in a vanished kubelet version it means "retry".
+      if (await fsp.lstat(file).then((l) => l.isSymbolicLink(), () => false)) return 'dangling symlink';
+      throw err;
+    }
+    // One bad entry (a symlink loop, a file we may not read) must not take the others down.
+    return code === 'ELOOP' ? 'symlink loop (ELOOP)' : `cannot stat: ${code ?? 'unknown error'}`;
+  }
+  if (st.isDirectory()) return 'is a directory';
+  if (!st.isFile()) return 'not a regular file';
+  if (st.size > MAX_TOKEN_FILE_BYTES) return `refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`;
+  let content: string;
+  try {
+    content = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOENT: the version directory vanished mid-read; the caller retries with the new one.
+    if (code === 'ENOENT') throw err;
+    return `cannot read: ${code ?? 'unknown error'}`;
+  }
+  if (content.length > MAX_TOKEN_FILE_BYTES) return `refused: too large (over ${MAX_TOKEN_FILE_BYTES} bytes)`;
+  const token = content.trim();
+  if (token === '') return 'empty';
+  if (!TOKEN_PATTERN.test(token)) return 'content is not a valid bearer token (RFC 6750 b64token)';
+  return { digest: sha256(token) };
 }

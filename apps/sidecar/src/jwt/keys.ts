@@ -73,7 +73,8 @@ export async function importJwks(text: string, skip: (index: number, kid: unknow
   }
   const list = (doc as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(list)) throw new JwksError('not a JWK Set: no "keys" list');
-  if (list.length > MAX_JWKS_KEYS) throw new JwksError(`more than ${MAX_JWKS_KEYS} keys`);
+  // Whole or nothing: a bounded prefix would let the order of the set decide which keys count.
+  if (list.length > MAX_JWKS_KEYS) throw new JwksError(`the JWKS has ${list.length} keys, more than the ${MAX_JWKS_KEYS} allowed: the whole set is refused`);
   const keys: JwksKey[] = [];
   for (let i = 0; i < list.length; i++) {
     const jwk = list[i] as Record<string, unknown>;
@@ -207,6 +208,9 @@ export class JwksFileStore extends WatchedSource {
   protected async reloadOnce(trigger: string): Promise<void> {
     const { logger, issuer } = this.opts;
     const fingerprint = await this.fingerprint();
+    // The watch is of the whole directory: a change to a sibling (another issuer's file, a log
+    // written beside it) leaves this file as it was, and must neither reload nor empty the cache.
+    if (trigger === 'change' && fingerprint === this.lastFingerprint) return;
     let keys: JwksKey[];
     try {
       const handle = await fsp.open(this.file, 'r');
