@@ -1,6 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // node, plus a check that each file leaves no handle open that would keep a worker alive.
+  testEnvironment: '<rootDir>/test/support/no-leaked-handles-environment.js',
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   transform: {
     // isolatedModules comes from tsconfig.json (transpile only; tsc --noEmit does the type check).
