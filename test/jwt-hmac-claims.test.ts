@@ -40,7 +40,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir.dir, 'tokens', 'ci'), STATIC_TOKEN);
   secretFile = path.join(dir.dir, 'secret', 'hmac');
   writeSecret(`${SECRET}\n`);
-  const issuers: JwtIssuerSpec[] = [{ name: 'shared', issuer: ISS, audiences: ['api'], hmacSecretFile: secretFile, forwardClaims: ['groups', 'tenant'] }];
+  const issuers: JwtIssuerSpec[] = [{ name: 'shared', issuer: ISS, audiences: ['api'], hmacSecretFile: secretFile, forwardClaims: ['groups', 'tenant', 'constructor', '__proto__'] }];
   sidecar = await startApp('sidecar', {
     env: {
       ...localSidecarEnv(upstream.url, path.join(dir.dir, 'tokens')),
@@ -106,6 +106,16 @@ describe('forwarded claims', () => {
     expect((await get(await sign(SECRET, { groups: ['billing', 'ops'], tenant: 'acme' }))).status).toBe(200);
     expect(last().headers['x-auth-claim-groups']).toBe('billing,ops');
     expect(last().headers['x-auth-claim-tenant']).toBe('acme');
+  });
+
+  it('claims named constructor and __proto__ that the token lacks send no header (never what every object inherits); its own ones go', async () => {
+    expect((await get(await sign(SECRET, { groups: ['billing'] }))).status).toBe(200);
+    const sent = (headers: Record<string, unknown>) => Object.keys(headers).filter((n) => n.startsWith('x-auth-claim-'));
+    expect(sent(last().headers)).toEqual(['x-auth-claim-groups']);
+    // JSON.parse makes "__proto__" an own member; the payload is signed as JSON.stringify writes it.
+    const own = JSON.parse('{"constructor":"ops","__proto__":"admins"}') as Record<string, unknown>;
+    expect((await get(await sign(SECRET, own))).status).toBe(200);
+    expect(last().headers).toMatchObject({ 'x-auth-claim-constructor': 'ops', 'x-auth-claim-__proto__': 'admins' });
   });
 
   it('a claim value with a control character refuses the request instead of being forwarded', async () => {
