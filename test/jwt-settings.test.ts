@@ -105,6 +105,17 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     ['forwardClaims with a space', one({ forwardClaims: ['my claim'] }), /forwardClaims entries must be claim names/],
     ['forwardClaims sharing a header', one({ forwardClaims: ['Group', 'group'] }), /forwardClaims "Group" and "group" would share one header/],
     ['forwardClaims folding alike', one({ forwardClaims: ['a.b', 'a-b'] }), /would share one header \(x-auth-claim-a-b\)/],
+    ['tokenTypes not a list', one({ tokenTypes: 'at+jwt' }), /issuer 1 \("idp"\): tokenTypes must be a list of 1-8 header typ values \("" for none\)/],
+    ['tokenTypes empty', one({ tokenTypes: [] }), /tokenTypes must be a list of 1-8/],
+    ['tokenTypes over 8', one({ tokenTypes: ['', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] }), /tokenTypes must be a list of 1-8/],
+    ['a tokenTypes entry with a space', one({ tokenTypes: ['at jwt'] }), /issuer 1 \("idp"\): tokenTypes entries must be "" \(no typ\) or a media type such as "at\+jwt", got "at jwt"/],
+    ['a tokenTypes entry that is no string', one({ tokenTypes: [null] }), /tokenTypes entries must be .*, got object/],
+    ['a tokenTypes entry of application/ alone', one({ tokenTypes: ['application/'] }), /tokenTypes entries must be .*, got "application\/"/],
+    ['a tokenTypes entry with a control character', one({ tokenTypes: ['at+jwt\n'] }), /tokenTypes entries must be/],
+    ['a tokenTypes entry of 65 characters', one({ tokenTypes: ['a'.repeat(65)] }), /tokenTypes entries must be/],
+    ['a token type twice in two cases', one({ tokenTypes: ['JWT', 'jwt'] }), /tokenTypes "JWT" and "jwt" are the same type/],
+    ['a token type twice, once with application/', one({ tokenTypes: ['at+jwt', 'application/AT+JWT'] }), /tokenTypes "at\+jwt" and "application\/AT\+JWT" are the same type/],
+    ['no typ listed twice', one({ tokenTypes: ['', ''] }), /tokenTypes "" and "" are the same type/],
     ['two issuers with one name', JSON.stringify([BASE, { ...BASE, issuer: 'https://b' }]), /issuer 2 \("idp"\): name "idp" is used twice/],
     ['two issuers with one iss', JSON.stringify([BASE, { ...BASE, name: 'b' }]), /issuer 2 \("b"\): issuer "https:\/\/idp.example" is listed twice/],
   ])('%s', (_what, text, message) => {
@@ -126,6 +137,12 @@ describe('parseJwtIssuers refuses, saying which issuer and why', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe('SIDECAR_JWT_ISSUERS');
     expect((error as Error).message).toMatch(/^SIDECAR_JWT_ISSUERS: issuer 1 \("idp"\): algorithms must not list "none"/);
+  });
+
+  it('a bad tokenTypes through the sidecar config loader: one line naming SIDECAR_JWT_ISSUERS, the issuer and the field', () => {
+    expect(() => loadConfig({ [SIDECAR_ENV.tokensDir]: '/tmp', [SIDECAR_ENV.jwtIssuers]: one({ tokenTypes: ['id token'] }) })).toThrow(
+      /^SIDECAR_JWT_ISSUERS: issuer 1 \("idp"\): tokenTypes entries must be "" \(no typ\) or a media type such as "at\+jwt", got "id token"$/,
+    );
   });
 
   it('a long bad value is quoted short', () => {
