@@ -1,7 +1,9 @@
 /**
  * JWT bearer tokens through the real compiled sidecar: tokens minted in-test with jose (RS256, ES256,
- * EdDSA keys generated here), JWKS files in a temp dir, a real upstream that records what reaches it.
+ * EdDSA keys generated here; hand-built ones signed by support/jws.ts), JWKS files in a temp dir, a real
+ * upstream that records what reaches it.
  */
+import type { KeyObject } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SignJWT, UnsecuredJWT, base64url, exportJWK, exportSPKI, generateKeyPair } from 'jose';
@@ -10,6 +12,7 @@ import { FORWARDED_HEADERS, HEALTH_PATHS, SIDECAR_ENV, encodeJwtIssuers } from '
 import type { JwtIssuerSpec } from '../lib/src/contract';
 import { RunningApp, localSidecarEnv, startApp } from './support/apps';
 import { eventually, request, tempDir } from './support/http';
+import { es256Token } from './support/jws';
 import { TestUpstream, startUpstream } from './support/upstream';
 
 const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -41,9 +44,9 @@ function writeJwks(file: string, keys: readonly SigningKey[] | string): void {
 const nowS = () => Math.floor(Date.now() / 1000);
 
 /** A token that passes every check unless `claims`/`header` say otherwise. */
-async function mint(key: SigningKey, claims: JWTPayload = {}): Promise<string> {
+async function mint(key: SigningKey, claims: JWTPayload = {}, typ = 'JWT'): Promise<string> {
   return new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', iat: nowS(), exp: nowS() + 300, ...claims })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
     .sign(key.privateKey);
 }
 
@@ -234,6 +237,20 @@ describe('refused with 401, never forwarded', () => {
   it('a non-string subject claim, or none', async () => {
     await expectRefused(await mint(rsa, { sub: 42 as unknown as string }), 'invalid_claim');
     await expectRefused(await mint(rsa, { sub: undefined }), 'invalid_claim');
+  });
+  it('an ID token typed id_token+jwt (RFC 8725 §3.11: the issuer accepts none, JWT and at+jwt)', async () => {
+    const token = await new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', iat: nowS(), exp: nowS() + 300 })
+      .setProtectedHeader({ alg: rsa.alg, kid: rsa.kid, typ: 'id_token+jwt' })
+      .sign(rsa.privateKey);
+    await expectRefused(token, 'jwt_wrong_type');
+    expect((await get(await mint(rsa, {}, 'at+jwt'))).status).toBe(200);
+  });
+  it('a payload typ of ID (a Keycloak ID token), typed JWT in its header', async () => expectRefused(await mint(rsa, { typ: 'ID' }), 'jwt_wrong_type'));
+  it('a payload naming sub twice, signed correctly (the upstream could read the other one)', async () => {
+    const payload = `{"iss":"${ISS}","aud":"api","sub":"alice","sub":"admin","exp":${nowS() + 300}}`;
+    const token = es256Token(JSON.stringify({ alg: ec.alg, kid: ec.kid }), payload, ec.privateKey as KeyObject);
+    await expectRefused(token, 'jwt_malformed');
+    expect((await get(es256Token(JSON.stringify({ alg: ec.alg, kid: ec.kid }), payload.replace(',"sub":"admin"', ''), ec.privateKey as KeyObject))).status).toBe(200);
   });
   it('a validly signed token over 8 KiB is not parsed as a JWT (and is no static token)', async () => {
     const token = await mint(rsa, { pad: 'x'.repeat(9 * 1024) });
