@@ -5,14 +5,12 @@
  * the token lacks is absent, whatever Object.prototype holds, and a `__proto__` member is plain
  * data. In-process against createJwtVerifier; through the real sidecar in jwt-hmac-claims.test.ts.
  */
-import { generateKeyPairSync } from 'crypto';
 import type { KeyObject } from 'crypto';
 import { parseJwtIssuers } from '../lib/src/contract';
 import type { JwtIssuer } from '../lib/src/contract';
-import { importJwks } from '../apps/sidecar/src/jwt/keys';
 import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
 import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
-import { es256Token } from './support/jws';
+import { es256KeySet, es256Token } from './support/jws';
 
 const ISS = 'https://idp.test';
 const T0 = 1_700_000_000;
@@ -22,9 +20,7 @@ let privateKey: KeyObject;
 let keys: JwksKey[];
 
 beforeAll(async () => {
-  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  privateKey = pair.privateKey;
-  keys = await importJwks(JSON.stringify({ keys: [{ ...pair.publicKey.export({ format: 'jwk' }), kid: 'k1' }] }), () => undefined);
+  ({ privateKey, keys } = await es256KeySet());
 });
 
 /** An issuer as the contract parses it: these names are claim names to it. */

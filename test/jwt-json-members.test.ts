@@ -6,14 +6,12 @@
  * another token than the one judged. Every token here is hand-built and signed correctly, so the
  * reading alone refuses it. In-process against createJwtVerifier, and hasDuplicateNames itself.
  */
-import { generateKeyPairSync } from 'crypto';
 import type { KeyObject } from 'crypto';
 import { parseJwtIssuers } from '../lib/src/contract';
 import { hasDuplicateNames } from '../apps/sidecar/src/jwt/decode';
-import { importJwks } from '../apps/sidecar/src/jwt/keys';
 import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
 import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
-import { es256Token } from './support/jws';
+import { es256KeySet, es256Token } from './support/jws';
 
 const ISS = 'https://idp.test';
 const T0 = 1_700_000_000;
@@ -25,9 +23,7 @@ let privateKey: KeyObject;
 let keys: JwksKey[];
 
 beforeAll(async () => {
-  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  privateKey = pair.privateKey;
-  keys = await importJwks(JSON.stringify({ keys: [{ ...pair.publicKey.export({ format: 'jwk' }), kid: 'k1' }] }), () => undefined);
+  ({ privateKey, keys } = await es256KeySet());
 });
 
 function verify(header: string | Buffer, payload: string | Buffer) {

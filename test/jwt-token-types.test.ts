@@ -9,11 +9,10 @@ import { generateKeyPairSync } from 'crypto';
 import type { KeyObject } from 'crypto';
 import { DEFAULT_JWT_TOKEN_TYPES, KUBERNETES_JWT_TOKEN_TYPES, NON_ACCESS_TOKEN_PAYLOAD_TYPES, parseJwtIssuers } from '../lib/src/contract';
 import type { JwtIssuer } from '../lib/src/contract';
-import { importJwks } from '../apps/sidecar/src/jwt/keys';
 import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
 import { kubernetesIssuer } from '../apps/sidecar/src/jwt/kubernetes';
 import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
-import { es256Token } from './support/jws';
+import { es256KeySet, es256Token } from './support/jws';
 
 const ISS = 'https://idp.test';
 const T0 = 1_700_000_000;
@@ -22,9 +21,7 @@ let privateKey: KeyObject;
 let keys: JwksKey[];
 
 beforeAll(async () => {
-  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  privateKey = pair.privateKey;
-  keys = await importJwks(JSON.stringify({ keys: [{ ...pair.publicKey.export({ format: 'jwk' }), kid: 'k1' }] }), () => undefined);
+  ({ privateKey, keys } = await es256KeySet());
 });
 
 function issuer(over: Record<string, unknown> = {}): JwtIssuer {

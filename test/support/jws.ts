@@ -3,8 +3,10 @@
  * send what no JWT library would write (a member named twice, an escaped name, bytes that are not
  * UTF-8) and still sign it correctly, leaving only the check under test to refuse it.
  */
-import { sign } from 'crypto';
+import { generateKeyPairSync, sign } from 'crypto';
 import type { KeyObject } from 'crypto';
+import { importJwks } from '../../apps/sidecar/src/jwt/keys';
+import type { JwksKey } from '../../apps/sidecar/src/jwt/keys';
 
 const segment = (part: string | Buffer) => Buffer.from(part).toString('base64url');
 
@@ -13,4 +15,11 @@ export function es256Token(header: string | Buffer, payload: string | Buffer, ke
   const signingInput = `${segment(header)}.${segment(payload)}`;
   const signature = sign('sha256', Buffer.from(signingInput, 'latin1'), { key, dsaEncoding: 'ieee-p1363' });
   return `${signingInput}.${signature.toString('base64url')}`;
+}
+
+/** A fresh EC P-256 key: its private half for es256Token, its public half imported as the verifier's key set (one key, `kid`). */
+export async function es256KeySet(kid = 'k1'): Promise<{ privateKey: KeyObject; keys: JwksKey[] }> {
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const keys = await importJwks(JSON.stringify({ keys: [{ ...pair.publicKey.export({ format: 'jwk' }), kid }] }), () => undefined);
+  return { privateKey: pair.privateKey, keys };
 }
