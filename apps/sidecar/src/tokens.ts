@@ -178,16 +178,15 @@ export class TokenStore extends WatchedSource {
     const skippedNow = new Map<string, string>();
     for (const name of names) {
       const read = await readEntry(name, path.join(root, name));
-      const previous = typeof read === 'string' ? undefined : seen.get(read.digest.toString('hex'));
-      const why = typeof read === 'string' ? read : previous !== undefined ? `same token as "${previous}"` : undefined;
+      const key = typeof read === 'string' ? '' : read.digest.toString('hex');
+      const why = typeof read === 'string' ? read : seen.has(key) ? `same token as "${seen.get(key)}"` : undefined;
       if (why !== undefined) {
         skippedNow.set(name, why);
         if (this.skipped.get(name) !== why) this.opts.logger.warn({ dir: this.opts.dir, name, reason: why }, 'token file skipped');
         continue;
       }
-      const { digest } = read as { digest: Buffer };
-      seen.set(digest.toString('hex'), name);
-      entries.push({ digest, name });
+      seen.set(key, name);
+      entries.push({ digest: (read as { digest: Buffer }).digest, name });
     }
     this.skipped = skippedNow;
     return { entries, names: entries.map((e) => e.name) };
