@@ -108,10 +108,12 @@ function onUpstreamRefusal(this: UpgradeRequest, proxyRes: http.IncomingMessage)
 
 /** Opens the upstream request on a connection of its own: after an upgrade (or a refused one) it is never pooled. */
 function upstreamUpgradeOpener(opts: PassOptions): (req: http.IncomingMessage, ctx: RequestContext, framing: BodyFraming) => UpgradeRequest {
-  const { hostname, port, forwardAuthorization, fallbackHost, trustedProxyHops } = opts;
+  const { hostname, port, forwardAuthorization, fallbackHost, trustedProxyHops, upstreamTimeoutMs } = opts;
   return (req, ctx, framing) =>
     http.request({
       agent: false,
+      // On the socket from its creation: setTimeout() alone would leave the connect untimed.
+      timeout: upstreamTimeoutMs,
       host: hostname,
       port,
       method: 'GET',

@@ -84,10 +84,13 @@ function sendBody(req: http.IncomingMessage, proxyReq: ProxyRequest, framing: Bo
 
 /** Opens the upstream request, headers and all; it throws on what Node refuses to send. */
 function upstreamRequestOpener(opts: PassOptions): (req: http.IncomingMessage, ctx: RequestContext, framing: BodyFraming) => ProxyRequest {
-  const { pool, hostname, port, forwardAuthorization, fallbackHost, trustedProxyHops } = opts;
+  const { pool, hostname, port, forwardAuthorization, fallbackHost, trustedProxyHops, upstreamTimeoutMs } = opts;
   return (req, ctx, framing) =>
     http.request({
       agent: pool,
+      // The request's own timeout is set on the socket as soon as the pool hands it over, connecting
+      // or not; setTimeout() alone waits for the connect, leaving a pending one to the pool's idle timeout.
+      timeout: upstreamTimeoutMs,
       host: hostname,
       port,
       method: req.method,

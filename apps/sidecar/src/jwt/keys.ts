@@ -7,7 +7,7 @@
  * reference. A file that cannot be read or holds no usable key keeps the last good set in force,
  * with a warning and a metric: never fail open, never drop good keys for a bad file.
  */
-import { createSecretKey } from 'crypto';
+import { createHash, createSecretKey } from 'crypto';
 import type { KeyObject } from 'crypto';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
@@ -173,6 +173,8 @@ export class JwksFileStore extends WatchedSource {
   private everLoaded = false;
   private lastError: string | undefined = 'not loaded yet';
   private lastFingerprint = '';
+  /** SHA-256 of the bytes the keys in force came from. */
+  private loadedDigest: string | undefined;
   private readonly file: string;
 
   constructor(private readonly opts: JwksFileStoreOptions) {
@@ -212,6 +214,7 @@ export class JwksFileStore extends WatchedSource {
     // written beside it) leaves this file as it was, and must neither reload nor empty the cache.
     if (trigger === 'change' && fingerprint === this.lastFingerprint) return;
     let keys: JwksKey[];
+    let loadedDigest: string | undefined;
     try {
       const handle = await fsp.open(this.file, 'r');
       let bytes: Buffer;
@@ -224,6 +227,14 @@ export class JwksFileStore extends WatchedSource {
         await handle.close();
       }
       if (bytes.length > MAX_JWKS_BYTES) throw new JwksError(`larger than ${MAX_JWKS_BYTES} bytes`);
+      // The bytes in force, read again (a poll that raced the write it then read whole, a rerun the
+      // watch asked for meanwhile): nothing changed, so neither the keys nor the verified cache go.
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      if (digest === this.loadedDigest && this.lastError === undefined) {
+        this.lastFingerprint = fingerprint;
+        return;
+      }
+      loadedDigest = digest;
       keys =
         issuer.hmacSecretFile !== undefined
           ? importHmacSecret(bytes, issuer.algorithms)
@@ -249,6 +260,7 @@ export class JwksFileStore extends WatchedSource {
     this.everLoaded = true;
     this.lastError = undefined;
     this.lastFingerprint = fingerprint;
+    this.loadedDigest = loadedDigest;
     this.opts.onReload?.('success', keys.length);
     this.opts.onChange?.();
     logger.info({ issuer: issuer.name, file: this.file, kids: keys.map((k) => k.kid ?? null), trigger }, issuer.hmacSecretFile !== undefined ? 'HMAC secret loaded' : 'JWKS loaded');
