@@ -16,7 +16,7 @@
  * Prints every step and a PASS/FAIL summary; exits 1 on any failure. Removes its containers and temp dir.
  *
  * Environment:
- *   BASE_IMAGE            passed as --build-arg BASE_IMAGE (default: the Dockerfiles' node:20-bookworm-slim)
+ *   BASE_IMAGE            passed as --build-arg BASE_IMAGE (default: the Dockerfiles' node:24-bookworm-slim)
  *   TEST_IMAGES_VERBOSE=1 stream the whole docker build output
  *   SIDECAR_APP_SIDECAR_MODE synthesize with that sidecar mode (e.g. native) instead of the default
  * See docs/images.md.

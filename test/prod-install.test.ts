@@ -88,7 +88,7 @@ describe.each(APPS)('apps/%s packaging', (app) => {
     const dockerfile = fs.readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
     expect(dockerfile).not.toMatch(/^#\s*syntax=/m);
     const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    expect(lines[0]).toBe('ARG BASE_IMAGE=node:20-bookworm-slim');
+    expect(lines[0]).toBe('ARG BASE_IMAGE=node:24-bookworm-slim');
     expect(lines.filter((l) => /^FROM /.test(l))).toEqual(['FROM ${BASE_IMAGE} AS build', 'FROM ${BASE_IMAGE} AS runtime']);
     // The header shows the tag the manifests expect, never :latest.
     expect(dockerfile).not.toMatch(/:latest\b/);

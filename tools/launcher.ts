@@ -8,6 +8,7 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import { appsNode } from './app-node';
 import { AppName, entryOf } from './apps';
 import { LogLine, LogPredicate, OutputLines } from './log-lines';
 import { REPO_ROOT } from './repo-root';
@@ -81,7 +82,7 @@ function spawnNode(label: string, opts: LaunchOptions, stdout: 'pipe' | number):
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
-  const command = [...(opts.wrapper ?? []), process.execPath, entry, ...(opts.args ?? [])];
+  const command = [...(opts.wrapper ?? []), appsNode(), entry, ...(opts.args ?? [])];
   // taskset execs its command, so child.pid stays the app's (or the wrapper's) own pid.
   const argv = opts.cpus === undefined ? command : ['taskset', '-c', opts.cpus, ...command];
   return spawn(argv[0], argv.slice(1), { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', stdout, 'pipe'], detached: opts.detached ?? false });

