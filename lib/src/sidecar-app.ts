@@ -229,7 +229,7 @@ function refuseTakenName(app: SidecarApp, prop: string): void {
     .findAll()
     .find((c): c is SidecarApp => c instanceof SidecarApp && c !== app && c.name === app.name && Chart.of(c).namespace === namespace);
   if (other === undefined) return;
-  const where = namespace === undefined ? 'in the same namespace (neither Chart sets one)' : `in namespace "${namespace}"`;
+  const where = namespace === undefined ? 'in the same namespace (no Chart sets one)' : `in namespace "${namespace}"`;
   check.fail(prop, `("${app.name}") is also the name of SidecarApp ${other.node.path} ${where}: both would write the same objects and kubectl apply keeps the last; give one of them another name`);
 }
 
