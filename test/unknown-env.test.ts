@@ -46,6 +46,10 @@ describe('the contract\u2019s rule', () => {
     expect(nearestName('SIDECAR_UPSTREAM_TIMEOUT', SIDECAR_ENV_OWNERSHIP.names)).toBe(SIDECAR_ENV.upstreamTimeoutMs);
     expect(nearestName('SIDECAR_TOKEN_DIR', SIDECAR_ENV_OWNERSHIP.names)).toBe(SIDECAR_ENV.tokensDir);
     expect(nearestName('MAIN_KEEP_ALIVE_TIMEOUT_MS', MAIN_ENV_OWNERSHIP.names)).toBe(MAIN_ENV.keepAliveTimeoutMs);
+    // Cut short: the name it starts, though SIDECAR_PORT is no more edits away (and first in the list).
+    expect(editDistance('SIDECAR_FORWARD_AUTH', SIDECAR_ENV.port)).toBeLessThanOrEqual(editDistance('SIDECAR_FORWARD_AUTH', SIDECAR_ENV.forwardAuthorization));
+    expect(nearestName('SIDECAR_FORWARD_AUTH', SIDECAR_ENV_OWNERSHIP.names)).toBe(SIDECAR_ENV.forwardAuthorization);
+    expect(nearestName('SIDECAR_UPSTREAM', ['SIDECAR_UPSTREAM_TIMEOUT_MS', 'SIDECAR_UPSTREAM_HEALTH_PATH'])).toBe('SIDECAR_UPSTREAM_TIMEOUT_MS');
   });
 
   test('the lists are every name of each app; other prefixes, and known names, pass', () => {

@@ -69,9 +69,14 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-/** The known name closest to `name` (the first of the list on a tie). */
+/**
+ * The known name closest to `name`: one it is the start of, if any (a name cut short: SIDECAR_FORWARD_AUTH
+ * is SIDECAR_FORWARD_AUTHORIZATION, which plain edit distance would not find), else the one at the
+ * least edit distance; the first of the list on a tie.
+ */
 export function nearestName(name: string, names: readonly string[]): string {
-  return names.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best));
+  const distance = (candidate: string) => (candidate.startsWith(name) ? candidate.length - name.length - 1000 : editDistance(name, candidate));
+  return names.reduce((best, candidate) => (distance(candidate) < distance(best) ? candidate : best));
 }
 
 /**
