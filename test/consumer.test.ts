@@ -295,6 +295,9 @@ app.synth();
 import * as kplus from 'cdk8s-plus-28';
 import { SidecarApp } from 'cdk8s-sidecar-app';
 
+// The project installs no @types/node: what of Node this script uses.
+declare const process: { stdout: { write(text: string): void } };
+
 const shop = () => new Chart(new App(), 'shop', { namespace: 'shop' });
 const attempts: Array<[string, () => unknown]> = [
   ['stringPort', () => new SidecarApp(shop(), 'backend', { main: { port: '3000' as unknown as number } })],
