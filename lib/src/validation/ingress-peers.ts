@@ -43,8 +43,9 @@ function peerOf(raw: unknown, policyNamespace: string): Peer | undefined {
   const ns = asObject(p.namespaceSelector);
   const pods = asObject(p.podSelector);
   if (ns === undefined && pods === undefined) return undefined;
-  // A namespace selector naming only the policy's namespace is the policy's namespace.
-  const own = ns !== undefined && Object.keys(ns).length === 1 && asStringMap(ns.matchLabels)[NAME_LABEL] === policyNamespace && Object.keys(asStringMap(ns.matchLabels)).length === 1;
+  // A namespace selector naming only the policy's namespace (as kplus writes a peer in the chart's namespace) is that namespace.
+  const nsLabels = asStringMap(ns?.matchLabels);
+  const own = ns !== undefined && Object.keys(ns).length === 1 && Object.keys(nsLabels).length === 1 && nsLabels[NAME_LABEL] === policyNamespace;
   return { kind: 'pods', namespaces: ns === undefined || own ? 'own' : ns, pods: pods ?? 'all' };
 }
 
@@ -117,12 +118,12 @@ function isGuard(o: KubeObject, app: SidecarAppPods): boolean {
   return o.name === app.workload.name;
 }
 
-/** The declared peers of each guarded port: the own policy's rules that cover it. */
+/** The declared peers of a guarded port: those of the own policy's rules that cover it. */
 function declaredPeers(guard: KubeObject | undefined, port: GuardedPort): Peer[] {
   if (guard === undefined) return [];
   return asArray(asObject(guard.raw.spec)?.ingress).flatMap((entry) => {
     const rule = asObject(entry) ?? {};
-    if (!coveredGuarded(rule.ports, [port]).length) return [];
+    if (coveredGuarded(rule.ports, [port]).length === 0) return [];
     const from = asArray(rule.from);
     if (from.length === 0) return [EVERYONE];
     return from.map((p) => peerOf(p, guard.namespace)).filter((p): p is Peer => p !== undefined);
