@@ -77,6 +77,19 @@ describe('undeclared-ingress: a NetworkPolicy that opens the main or the admin p
     expect(report.summary.status).toBe('failure');
   });
 
+  test('another workload\u2019s connections.allowTo(app.deployment) writes an ingress policy on the app\u2019s pods for all its ports: reported', async () => {
+    const { report } = await validate(
+      shop({}, (chart, app) => {
+        const web = new kplus.Deployment(chart, 'web', { containers: [{ image: 'acme/web:1.0', portNumber: 3000 }] });
+        web.connections.allowTo(app.deployment);
+      }),
+    );
+    expect(locations(report)).toEqual([
+      expect.stringMatching(/^undeclared-ingress: \[shop\/web\/AllowIngressshop[^\]]*\] spec\.ingress\[0\]\.from\[0\]: admits .* to main port 8080 of SidecarApp Deployment shop\/api, /),
+      expect.stringMatching(/^undeclared-ingress: \[shop\/web\/AllowIngressshop[^\]]*\] spec\.ingress\[0\]\.from\[0\]: admits .* to admin port 9091 of SidecarApp Deployment shop\/api, /),
+    ]);
+  });
+
   test('allowFrom a peer already admitted to the admin port (allowAdminFrom) reports only the main port; limited to the sidecar port it passes', async () => {
     const prometheus = (chart: Chart) => kplus.Pods.select(chart, 'prometheus', { labels: { app: 'prometheus' } });
     const both = await validate(
