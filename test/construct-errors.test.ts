@@ -126,3 +126,15 @@ test('a.allowCallsFrom(a) is refused, naming the app', () => {
   // Nothing was changed: no token, no route rule, no service-account auth.
   expect(app.mainContainer.env.variables).not.toHaveProperty('BACKEND_TOKEN_FILE');
 });
+
+test('the warning of allowUnauthenticatedMainPort names the construct path too', () => {
+  const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+  try {
+    backend({ allowUnauthenticatedMainPort: true });
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+      'SidecarApp shop/backend: allowUnauthenticatedMainPort is set; port 8080 of the main container accepts requests that bypass authentication.',
+    ]);
+  } finally {
+    warn.mockRestore();
+  }
+});

@@ -101,7 +101,7 @@ export class SidecarApp extends Construct {
         // A deliberate, documented choice: the synth-time validation must not fail on it.
         this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, NETWORK_POLICY_RULE);
         console.warn(
-          `SidecarApp ${config.name}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
+          `SidecarApp ${this.node.path}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
         );
       }
       if (config.spreadsOverNodes) this.podDisruptionBudget = createDisruptionBudget(this, config);
