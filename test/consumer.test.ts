@@ -244,3 +244,182 @@ describe('a fresh cdk8s project that installs the tarball', () => {
     expect(matches(selectors.billing, named('Deployment', 'orders').spec.template.metadata.labels)).toBe(false);
   });
 });
+
+/**
+ * Issue 19 §3, as a user's project meets it: a chart that closes the sidecar port to strangers
+ * (and passes the validation plugin through the real cdk8s CLI), a chart with the bypasses the
+ * plugin reports (kplus's connections.allowFrom, a policy opening the admin port to every pod, a
+ * Deployment named like the app, an app connected to itself), and the construct errors a user reads.
+ */
+describe('a user\u2019s chart: a restricted sidecar port, the bypasses the plugin reports, the construct errors', () => {
+  const RESTRICTED = `import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { SidecarApp } from 'cdk8s-sidecar-app';
+
+const app = new App();
+const chart = new Chart(app, 'shop', { namespace: 'shop' });
+const web = new SidecarApp(chart, 'web', { main: { port: 3000 }, sidecar: { port: 3001 }, adminPort: 3002 });
+// Only the Ingress controller's namespace, and the callers connected below, reach the sidecar port.
+const orders = new SidecarApp(chart, 'orders', {
+  sidecarPortAllowedFrom: [kplus.Namespaces.select(chart, 'ingress-nginx', { names: ['ingress-nginx'] })],
+});
+orders.allowCallsFrom(web);
+orders.allowAdminFrom(kplus.Pods.select(chart, 'prometheus', { labels: { app: 'prometheus' } }));
+new kplus.Ingress(chart, 'ingress', { defaultBackend: kplus.IngressBackend.fromService(orders.service, { port: orders.sidecarServicePort }) });
+app.synth();
+`;
+
+  const BYPASSES = `import { ApiObject, App, Chart, JsonPatch } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { SidecarApp } from 'cdk8s-sidecar-app';
+
+const app = new App();
+const chart = new Chart(app, 'shop', { namespace: 'shop' });
+const orders = new SidecarApp(chart, 'orders');
+// The cdk8s-plus idiom: admits the web pods to every container port, main and admin included.
+orders.deployment.connections.allowFrom(kplus.Pods.select(chart, 'web', { labels: { app: 'web' } }), { isolation: kplus.PodConnectionsIsolation.POD });
+// Every pod of the namespace on the admin port.
+new kplus.NetworkPolicy(chart, 'scrape-all', { selector: orders.deployment, ingress: { rules: [{ peer: kplus.Pods.all(chart, 'all'), ports: [kplus.NetworkPolicyPort.tcp(9091)] }] } });
+// A Deployment of its own, named like the app: kubectl apply would keep one of the two.
+new kplus.Deployment(chart, 'legacy', { metadata: { name: 'orders' }, containers: [{ image: 'registry.example.com/shop/legacy:1.0' }] });
+// An app that holds a token for its own sidecar (what allowCallsFrom(itself) would do).
+const billing = new SidecarApp(chart, 'billing', { main: { port: 4000 }, sidecar: { port: 4001 }, adminPort: 4002, serviceAccountAuth: {} });
+ApiObject.of(billing.deployment).addJsonPatch(
+  JsonPatch.add('/spec/template/spec/volumes/-', { name: 'calls-billing', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'billing' } }] } }),
+  JsonPatch.add('/spec/template/spec/containers/0/volumeMounts', [{ name: 'calls-billing', mountPath: '/var/run/secrets/sidecar-app/calls/billing', readOnly: true }]),
+);
+app.synth();
+`;
+
+  const ERRORS = `import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { SidecarApp } from 'cdk8s-sidecar-app';
+
+// The project installs no @types/node: what of Node this script uses.
+declare const process: { stdout: { write(text: string): void } };
+
+const shop = () => new Chart(new App(), 'shop', { namespace: 'shop' });
+const attempts: Array<[string, () => unknown]> = [
+  ['stringPort', () => new SidecarApp(shop(), 'backend', { main: { port: '3000' as unknown as number } })],
+  ['portOnDefault', () => new SidecarApp(shop(), 'backend', { main: { port: 8081 } })],
+  ['duplicateName', () => {
+    const app = new App();
+    new SidecarApp(new Chart(app, 'shop', { namespace: 'shop' }), 'api');
+    new SidecarApp(new Chart(app, 'shop-v2', { namespace: 'shop' }), 'api');
+  }],
+  ['selfCall', () => {
+    const backend = new SidecarApp(shop(), 'backend');
+    backend.allowCallsFrom(backend);
+  }],
+  ['openSidecarPort', () => {
+    const chart = shop();
+    new SidecarApp(chart, 'backend').allowSidecarFrom(kplus.Pods.all(chart, 'all'));
+  }],
+  ['lateRoute', () => new SidecarApp(shop(), 'backend').addRoute({ path: 'no-slash', effect: 'public' as never })],
+];
+const out: { [name: string]: string } = {};
+for (const [name, attempt] of attempts) {
+  try {
+    attempt();
+    out[name] = 'no error';
+  } catch (e) {
+    out[name] = (e as Error).message;
+  }
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+  const CDK8S_YAML = `language: typescript
+app: node restricted.js
+validations:
+  - package: ./plugin.js
+    class: SidecarAppValidation
+    version: 0.1.0
+`;
+
+  let project: string;
+  let errors: Record<string, string>;
+
+  /** `cdk8s synth --validate` of one chart of the project: exit code, output, manifests. */
+  async function synth(chart: string): Promise<{ ok: boolean; output: string; manifests: Manifest[] }> {
+    const out = path.join(work, `net-${chart}`);
+    const args = ['synth', '--no-check-upgrade', '--validate', '--app', `node ${chart}.js`, '--output', path.join(out, 'dist'), '--plugins-dir', path.join(out, 'plugins')];
+    let ok = true;
+    let output: string;
+    try {
+      const result = await run(repoBin('cdk8s'), args, { cwd: project });
+      output = result.stdout + result.stderr;
+    } catch (e) {
+      ok = false;
+      output = (e as Error).message;
+    }
+    const file = path.join(out, 'dist', 'shop.k8s.yaml');
+    const manifests = fs.existsSync(file) ? parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJSON() as Manifest) : [];
+    return { ok, output, manifests };
+  }
+
+  beforeAll(async () => {
+    project = path.join(work, 'net-chart');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'net-chart', version: '1.0.0', private: true }, null, 2));
+    fs.copyFileSync(path.join(REPO_ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), path.join(project, 'tsconfig.json'));
+    fs.writeFileSync(path.join(project, 'restricted.ts'), RESTRICTED);
+    fs.writeFileSync(path.join(project, 'bypasses.ts'), BYPASSES);
+    fs.writeFileSync(path.join(project, 'errors.ts'), ERRORS);
+    fs.writeFileSync(path.join(project, 'cdk8s.yaml'), CDK8S_YAML);
+    // The plugin as a user's cdk8s.yaml reaches it: through the package's ./validation export.
+    fs.writeFileSync(path.join(project, 'plugin.js'), "module.exports = require('cdk8s-sidecar-app/validation');\n");
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...PEERS.map((p) => `${p}@${rootVersion(p)}`)], { cwd: project });
+    await run(repoBin('tsc'), ['-p', '.'], { cwd: project });
+    errors = JSON.parse((await run(process.execPath, ['errors.js'], { cwd: project })).stdout);
+  }, SETUP_TIMEOUT_MS);
+
+  test(
+    'sidecarPortAllowedFrom: no open-ports policy for orders, its sidecar port admitted only from the Ingress namespace and web, and the plugin passes',
+    async () => {
+      const { ok, output, manifests } = await synth('restricted');
+      expect({ ok, validated: output.includes('Validations ended succesfully') }).toEqual({ ok: true, validated: true });
+      const policies = manifests.filter((m) => m.kind === 'NetworkPolicy');
+      expect(policies.map((p) => p.metadata.name).sort()).toEqual(['orders', 'web', 'web-open-ports']);
+      const ordersPolicies = policies.filter((p) => p.spec.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'orders');
+      type Rule = { from?: unknown[]; ports?: Array<{ port: number }> };
+      const ordersRules: Rule[] = ordersPolicies.flatMap((p) => p.spec.ingress ?? []);
+      const toSidecar = ordersRules.filter((r) => (r.ports ?? []).some((x) => x.port === 8081));
+      expect(toSidecar).toHaveLength(2);
+      // Each names its sources: never a rule without from.
+      for (const rule of toSidecar) expect(rule.from?.length).toBeGreaterThan(0);
+      expect(JSON.stringify(toSidecar)).toContain('"ingress-nginx"');
+      expect(ordersRules.filter((r) => r.from === undefined)).toEqual([]);
+    },
+    SETUP_TIMEOUT_MS,
+  );
+
+  test(
+    'the plugin fails the bypasses: undeclared-ingress (allowFrom, every pod on the admin port), duplicate-name, self-call, each with its construct path',
+    async () => {
+      const { ok, output } = await synth('bypasses');
+      expect(ok).toBe(false);
+      expect(output).toContain('Validation failed');
+      expect(output).toMatch(/undeclared-ingress \(\d+ occurrences\)/);
+      expect(output).toMatch(/\[shop\/orders\/deployment\/AllowIngress[^\]]*\] spec\.ingress\[0\]\.from\[0\]: admits [^\n]* to main port 8080 of SidecarApp Deployment shop\/orders/);
+      expect(output).toMatch(/\[shop\/scrape-all\/Resource\] spec\.ingress\[0\]\.from\[0\]: admits every pod of the namespace \(podSelector: \{\}\) to admin port 9091 of SidecarApp Deployment shop\/orders/);
+      expect(output).toMatch(/duplicate-name \(\d+ occurrences\)/);
+      expect(output).toContain('metadata.name: Deployment shop/orders is written 2 times (in shop.k8s.yaml), like an object of SidecarApp Deployment shop/orders: kubectl apply keeps only the last');
+      expect(output).toMatch(/self-call \(1 occurrences\)/);
+      expect(output).toContain('holds a token for "billing", an audience its own sidecar accepts: the app is connected to itself');
+    },
+    SETUP_TIMEOUT_MS,
+  );
+
+  test('the construct errors name the construct path and the prop the user set, in one line', () => {
+    for (const message of Object.values(errors)) expect(message).not.toContain('\n');
+    expect(errors).toEqual({
+      stringPort: 'SidecarApp shop/backend: main.port must be an integer in 1..65535, got "3000" (a string)',
+      portOnDefault: 'SidecarApp shop/backend: main.port (8081) must differ from sidecar.port (its default): two container ports in one pod cannot be the same',
+      duplicateName: expect.stringMatching(/^SidecarApp shop-v2\/api: name \(derived from the construct id\) \("api"\) is also the name of SidecarApp shop\/api in namespace "shop": /),
+      selfCall: expect.stringMatching(/^SidecarApp shop\/backend: allowCallsFrom names this SidecarApp itself: /),
+      openSidecarPort: expect.stringMatching(/^SidecarApp shop\/backend: allowSidecarFrom would restrict nothing: the sidecar port is open to every source; set sidecarPortAllowedFrom/),
+      lateRoute: expect.stringMatching(/^SidecarApp shop\/backend: addRoute\[0\] /),
+    });
+  });
+});

@@ -79,9 +79,9 @@ describe('serviceAccountAuth', () => {
   });
 
   it.each([
-    ['no audiences', { audiences: [] }, /^SidecarApp: serviceAccountAuth\.audiences must be a list of 1-16 strings/],
-    ['an http: API server', { apiServer: 'http://10.96.0.1' }, /^SidecarApp: serviceAccountAuth\.apiServer must be an https: URL/],
-    ['a refresh under 30 s', { refreshSeconds: 1 }, /^SidecarApp: serviceAccountAuth\.refreshSeconds must be an integer in 30\.\.86400/],
+    ['no audiences', { audiences: [] }, /^SidecarApp shop\/orders: serviceAccountAuth\.audiences must be a list of 1-16 strings/],
+    ['an http: API server', { apiServer: 'http://10.96.0.1' }, /^SidecarApp shop\/orders: serviceAccountAuth\.apiServer must be an https: URL/],
+    ['a refresh under 30 s', { refreshSeconds: 1 }, /^SidecarApp shop\/orders: serviceAccountAuth\.refreshSeconds must be an integer in 30\.\.86400/],
   ])('refuses %s at synth, naming the prop', (_what, options, message) => {
     expect(() => shop({ orders: { serviceAccountAuth: options } })).toThrow(message);
   });
@@ -160,7 +160,7 @@ describe('orders.allowCallsFrom(frontend)', () => {
     [
       'a workload without its own ServiceAccount',
       (chart: Chart) => new kplus.Deployment(chart, 'nosa', { containers: [{ image: 'registry.example.com/x:1', securityContext: { user: 1000 } }] }),
-      /^SidecarApp: allowCallsFrom \(into orders\) shop\/nosa has no serviceAccount of its own/,
+      /^SidecarApp shop\/orders: allowCallsFrom \(into orders\) shop\/nosa has no serviceAccount of its own/,
     ],
     [
       'a workload running as the namespace\'s "default" account',
@@ -169,7 +169,7 @@ describe('orders.allowCallsFrom(frontend)', () => {
           serviceAccount: kplus.ServiceAccount.fromServiceAccountName(chart, 'dflt-sa', 'default'),
           containers: [{ image: 'registry.example.com/x:1', securityContext: { user: 1000 } }],
         }),
-      /^SidecarApp: allowCallsFrom \(into orders\) shop\/dflt has no serviceAccount of its own: give it one \(the namespace's "default" account/,
+      /^SidecarApp shop\/orders: allowCallsFrom \(into orders\) shop\/dflt has no serviceAccount of its own: give it one \(the namespace's "default" account/,
     ],
   ])('refuses %s', (_what, make, message) => {
     const { chart, orders } = shop();
@@ -180,7 +180,7 @@ describe('orders.allowCallsFrom(frontend)', () => {
     const open = { routes: [{ path: '/api/*', effect: RouteEffect.AUTHENTICATED }] };
     const refused = shop({ orders: open });
     expect(() => refused.orders.allowCallsFrom(refused.frontend)).toThrow(
-      /^SidecarApp: allowCallsFrom \(into orders\) routes\[0\] \(\/api\/\*\) admits any authenticated caller, .* every pod of the cluster/,
+      /^SidecarApp shop\/orders: allowCallsFrom \(into orders\) routes\[0\] \(\/api\/\*\) admits any authenticated caller, .* every pod of the cluster/,
     );
     const chosen = shop({ orders: { ...open, serviceAccountAuth: {} } });
     expect(() => chosen.orders.allowCallsFrom(chosen.frontend)).not.toThrow();
@@ -190,6 +190,6 @@ describe('orders.allowCallsFrom(frontend)', () => {
     const chart = Testing.chart();
     const orders = new SidecarApp(chart, 'orders');
     const frontend = new SidecarApp(chart, 'frontend', { main: { port: 3000 }, sidecar: { port: 3001 }, adminPort: 3002 });
-    expect(() => orders.allowCallsFrom(frontend)).toThrow(/^SidecarApp: allowCallsFrom \(into orders\) SidecarApp frontend has no namespace/);
+    expect(() => orders.allowCallsFrom(frontend)).toThrow(/^SidecarApp test\/orders: allowCallsFrom \(into orders\) SidecarApp frontend has no namespace/);
   });
 });

@@ -97,7 +97,7 @@ describe('SIDECAR_ROUTES in the manifest', () => {
   });
 
   it('cannot be set through sidecar.env', () => {
-    expect(refusal({ sidecar: { env: { [SIDECAR_ENV.routes]: '{"rules":[]}' } } }).message).toBe(`SidecarApp: sidecar.env must not set ${SIDECAR_ENV.routes}: SidecarApp sets it from its props`);
+    expect(refusal({ sidecar: { env: { [SIDECAR_ENV.routes]: '{"rules":[]}' } } }).message).toBe(`SidecarApp test/app: sidecar.env must not set ${SIDECAR_ENV.routes}: SidecarApp sets it from its props`);
   });
 });
 
@@ -135,11 +135,11 @@ describe('addRoute after construction', () => {
   it('is checked at once against the whole table, naming the rule; a refused rule is not kept', () => {
     const { chart, app } = make({ routes: [{ path: '/api/*', effect: RouteEffect.AUTHENTICATED }] });
     expect(() => app.addRoute({ path: '/api/x', effect: RouteEffect.PUBLIC })).toThrow(
-      'SidecarApp: addRoute[0] can never match: routes[0] (/api/*) matches every request it would',
+      'SidecarApp test/app: addRoute[0] can never match: routes[0] (/api/*) matches every request it would',
     );
-    expect(() => app.addRoute({ path: '/a/../b', effect: RouteEffect.PUBLIC })).toThrow(`SidecarApp: addRoute[0] path "/a/../b" is not canonical: it has a '.' or '..' segment`);
+    expect(() => app.addRoute({ path: '/a/../b', effect: RouteEffect.PUBLIC })).toThrow(`SidecarApp test/app: addRoute[0] path "/a/../b" is not canonical: it has a '.' or '..' segment`);
     expect(() => app.addRoute({ path: '/x', effect: RouteEffect.SUBJECTS, claims: [{ issuer: 'okta', claim: 'g', value: 'v' }] })).toThrow(
-      'SidecarApp: addRoute[0] claims issuer "okta" is no configured JWT issuer (none is configured)',
+      'SidecarApp test/app: addRoute[0] claims issuer "okta" is no configured JWT issuer (none is configured)',
     );
     app.addRoute({ path: '/ok', effect: RouteEffect.PUBLIC });
     expect(tableOf(sidecarEnv(chart)).rules).toEqual([
@@ -152,7 +152,7 @@ describe('addRoute after construction', () => {
     const routes = Array.from({ length: MAX_ROUTE_RULES }, (_v, i) => ({ path: `/r${i}`, effect: RouteEffect.PUBLIC }));
     const err = refusal({ routes }, (app) => app.addRoute({ path: '/one-more', effect: RouteEffect.PUBLIC }));
     expect(err.prop).toBe('routes');
-    expect(err.message).toBe('SidecarApp: routes lists 65 rules; at most 64');
+    expect(err.message).toBe('SidecarApp test/app: routes lists 65 rules; at most 64');
   });
 });
 
@@ -177,7 +177,7 @@ describe('refused at synth, naming the prop', () => {
   ])('%s', (_what, props, prop, message) => {
     const err = refusal(props);
     expect(err.prop).toBe(prop);
-    expect(err.message).toBe(`SidecarApp: ${prop} ${message}`);
+    expect(err.message).toBe(`SidecarApp test/app: ${prop} ${message}`);
   });
 
   it('a claim of one of the app jwtIssuers is accepted', () => {

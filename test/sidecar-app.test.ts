@@ -429,7 +429,7 @@ describe('SidecarApp props', () => {
     try {
       const chart = Testing.chart();
       const app = new SidecarApp(chart, 'api', { networkPolicy: false, allowUnauthenticatedMainPort: true });
-      expect(() => app.allowAdminFrom(kplus.Pods.all(chart, 'all'))).toThrow(/SidecarApp: networkPolicy is false for SidecarApp api: allowAdminFrom needs the NetworkPolicy/);
+      expect(() => app.allowAdminFrom(kplus.Pods.all(chart, 'all'))).toThrow(/^SidecarApp test\/api: allowAdminFrom needs the NetworkPolicy that networkPolicy: false turns off$/);
     } finally {
       warn.mockRestore();
     }
@@ -583,10 +583,10 @@ describe('invalid props fail at synth with a message naming the prop', () => {
     ['container port name longer than 15 characters', { main: { portName: 'main-http-port-x' } }, /main\.portName must be 1\.\.15 characters long/],
     ['container port name not an IANA name', { sidecar: { portName: 'Auth' } }, /sidecar\.portName must be an IANA service name/],
     ['container port name without a letter', { sidecar: { portName: '8081' } }, /sidecar\.portName must be an IANA service name/],
-    ['container port names colliding', { main: { portName: 'http' }, sidecar: { portName: 'http' } }, /sidecar\.portName \(http\) must differ from main\.portName/],
-    ['container port name taken by the admin port', { main: { portName: 'sidecar-admin' } }, /main\.portName \(sidecar-admin\) must differ from the admin port name/],
+    ['container port names colliding', { main: { portName: 'http' }, sidecar: { portName: 'http' } }, /sidecar\.portName \("http"\) must differ from main\.portName/],
+    ['container port name taken by the admin port', { main: { portName: 'sidecar-admin' } }, /main\.portName \("sidecar-admin"\) must differ from the admin port name/],
     ['Service port name not a DNS label', { mainServicePortName: 'Main_Port' }, /mainServicePortName must be a DNS label/],
-    ['Service port names equal', { mainServicePortName: 'http', sidecarServicePortName: 'http' }, /sidecarServicePortName \(http\) must differ/],
+    ['Service port names equal', { mainServicePortName: 'http', sidecarServicePortName: 'http' }, /sidecarServicePortName \("http"\) must differ/],
     ['empty image', { main: { image: '' } }, /main\.image must not be empty; image must be pinned to a tag/],
     ['blank image', { sidecar: { image: '  ' } }, /sidecar\.image must not be empty/],
     ['untagged image', { main: { image: 'acme/orders' } }, /main\.image "acme\/orders" has no tag; image must be pinned to a tag/],
@@ -642,7 +642,7 @@ describe('invalid props fail at synth with a message naming the prop', () => {
       } catch (e) {
         message = (e as Error).message;
       }
-      expect(message).toMatch(/^SidecarApp: [^\n]+$/);
+      expect(message).toMatch(/^SidecarApp test\/api: [^\n]+$/);
     }
   });
 });
@@ -774,30 +774,30 @@ describe('JWT issuers', () => {
   const ok: JwtIssuerOptions = { name: 'idp', issuer: 'https://idp.test', audiences: ['api'], jwksConfigMap: 'idp-jwks' };
   const { jwksConfigMap: _omit, ...noKeys } = ok;
   const refused: Array<[string, JwtIssuerOptions[], RegExp]> = [
-    ['an http: jwksUrl', [{ ...noKeys, jwksUrl: 'http://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] jwksUrl must be an https: URL/],
-    ['both key sources', [{ ...ok, jwksUrl: 'https://idp.test/jwks' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
-    ['a key set and an HMAC secret', [{ ...ok, hmacSecret: 'shared' }], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
-    ['neither key source', [noKeys], /^SidecarApp: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
-    ['an asymmetric alg with hmacSecret', [{ ...noKeys, hmacSecret: 'shared', algorithms: ['RS256'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "RS256": an issuer with hmacSecretFile/],
-    ['an hmacSecretKey without hmacSecret', [{ ...ok, hmacSecretKey: 'k' }], /^SidecarApp: jwtIssuers\[0\]\.hmacSecretKey goes with hmacSecret/],
-    ['a reserved issuer name', [{ ...ok, name: 'kubernetes' }], /^SidecarApp: jwtIssuers\[0\] name "kubernetes" is reserved/],
-    ['forwardClaims sharing a header', [{ ...ok, forwardClaims: ['org_unit', 'org-unit'] }], /^SidecarApp: jwtIssuers\[0\] forwardClaims "org_unit" and "org-unit" would share one header/],
-    ['a tokenTypes entry that is no media type', [{ ...ok, tokenTypes: ['at jwt'] }], /^SidecarApp: jwtIssuers\[0\] tokenTypes entries must be "" \(no typ\) or a media type/],
-    ['tokenTypes naming one type twice', [{ ...ok, tokenTypes: ['at+jwt', 'application/AT+JWT'] }], /^SidecarApp: jwtIssuers\[0\] tokenTypes "at\+jwt" and "application\/AT\+JWT" are the same type/],
-    ['a name used twice', [ok, { ...ok, issuer: 'https://other.test' }], /^SidecarApp: jwtIssuers\[1\] name "idp" is used twice/],
-    ['an issuer listed twice', [ok, { ...ok, name: 'other' }], /^SidecarApp: jwtIssuers\[1\] issuer "https:\/\/idp.test" is listed twice/],
-    ['alg none', [{ ...ok, algorithms: ['none'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "none"/],
-    ['alg HS256', [{ ...ok, algorithms: ['HS256'] }], /^SidecarApp: jwtIssuers\[0\] algorithms must not list "HS256"/],
-    ['a bad name', [{ ...ok, name: '../etc' }], /^SidecarApp: jwtIssuers\[0\] name must be 1-63 characters/],
-    ['a name with a slash', [{ ...ok, name: 'a/b' }], /^SidecarApp: jwtIssuers\[0\] name must be/],
-    ['no audience', [{ ...ok, audiences: [] }], /^SidecarApp: jwtIssuers\[0\] audiences must be a list/],
-    ['a ConfigMap name that is no DNS subdomain', [{ ...ok, jwksConfigMap: 'Keys_1' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMap must be a DNS subdomain/],
-    ['a bad ConfigMap key', [{ ...ok, jwksConfigMapKey: 'a/b' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMapKey must be a ConfigMap key/],
-    ['a key without a ConfigMap', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', jwksConfigMapKey: 'k' }], /^SidecarApp: jwtIssuers\[0\]\.jwksConfigMapKey goes with jwksConfigMap/],
-    ['a CA ConfigMap without jwksUrl', [{ ...ok, caConfigMap: 'ca' }], /^SidecarApp: jwtIssuers\[0\]\.caConfigMap goes with jwksUrl/],
-    ['refreshSeconds without jwksUrl', [{ ...ok, refreshSeconds: 60 }], /^SidecarApp: jwtIssuers\[0\] refreshSeconds goes with jwksUrl/],
-    ['refreshSeconds below 30', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', refreshSeconds: 29 }], /^SidecarApp: jwtIssuers\[0\] refreshSeconds must be an integer in 30\.\./],
-    ['too many issuers', Array.from({ length: 17 }, (_, i) => ({ ...ok, name: `idp${i}`, issuer: `https://idp${i}.test` })), /^SidecarApp: jwtIssuers lists 17 issuers; at most 16/],
+    ['an http: jwksUrl', [{ ...noKeys, jwksUrl: 'http://idp.test/jwks' }], /^SidecarApp test\/api: jwtIssuers\[0\] jwksUrl must be an https: URL/],
+    ['both key sources', [{ ...ok, jwksUrl: 'https://idp.test/jwks' }], /^SidecarApp test\/api: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['a key set and an HMAC secret', [{ ...ok, hmacSecret: 'shared' }], /^SidecarApp test\/api: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['neither key source', [noKeys], /^SidecarApp test\/api: jwtIssuers\[0\] must have exactly one of jwksConfigMap, jwksUrl and hmacSecret/],
+    ['an asymmetric alg with hmacSecret', [{ ...noKeys, hmacSecret: 'shared', algorithms: ['RS256'] }], /^SidecarApp test\/api: jwtIssuers\[0\] algorithms must not list "RS256": an issuer with hmacSecretFile/],
+    ['an hmacSecretKey without hmacSecret', [{ ...ok, hmacSecretKey: 'k' }], /^SidecarApp test\/api: jwtIssuers\[0\]\.hmacSecretKey goes with hmacSecret/],
+    ['a reserved issuer name', [{ ...ok, name: 'kubernetes' }], /^SidecarApp test\/api: jwtIssuers\[0\] name "kubernetes" is reserved/],
+    ['forwardClaims sharing a header', [{ ...ok, forwardClaims: ['org_unit', 'org-unit'] }], /^SidecarApp test\/api: jwtIssuers\[0\] forwardClaims "org_unit" and "org-unit" would share one header/],
+    ['a tokenTypes entry that is no media type', [{ ...ok, tokenTypes: ['at jwt'] }], /^SidecarApp test\/api: jwtIssuers\[0\] tokenTypes entries must be "" \(no typ\) or a media type/],
+    ['tokenTypes naming one type twice', [{ ...ok, tokenTypes: ['at+jwt', 'application/AT+JWT'] }], /^SidecarApp test\/api: jwtIssuers\[0\] tokenTypes "at\+jwt" and "application\/AT\+JWT" are the same type/],
+    ['a name used twice', [ok, { ...ok, issuer: 'https://other.test' }], /^SidecarApp test\/api: jwtIssuers\[1\] name "idp" is used twice/],
+    ['an issuer listed twice', [ok, { ...ok, name: 'other' }], /^SidecarApp test\/api: jwtIssuers\[1\] issuer "https:\/\/idp.test" is listed twice/],
+    ['alg none', [{ ...ok, algorithms: ['none'] }], /^SidecarApp test\/api: jwtIssuers\[0\] algorithms must not list "none"/],
+    ['alg HS256', [{ ...ok, algorithms: ['HS256'] }], /^SidecarApp test\/api: jwtIssuers\[0\] algorithms must not list "HS256"/],
+    ['a bad name', [{ ...ok, name: '../etc' }], /^SidecarApp test\/api: jwtIssuers\[0\] name must be 1-63 characters/],
+    ['a name with a slash', [{ ...ok, name: 'a/b' }], /^SidecarApp test\/api: jwtIssuers\[0\] name must be/],
+    ['no audience', [{ ...ok, audiences: [] }], /^SidecarApp test\/api: jwtIssuers\[0\] audiences must be a list/],
+    ['a ConfigMap name that is no DNS subdomain', [{ ...ok, jwksConfigMap: 'Keys_1' }], /^SidecarApp test\/api: jwtIssuers\[0\]\.jwksConfigMap must be a DNS subdomain/],
+    ['a bad ConfigMap key', [{ ...ok, jwksConfigMapKey: 'a/b' }], /^SidecarApp test\/api: jwtIssuers\[0\]\.jwksConfigMapKey must be a ConfigMap key/],
+    ['a key without a ConfigMap', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', jwksConfigMapKey: 'k' }], /^SidecarApp test\/api: jwtIssuers\[0\]\.jwksConfigMapKey goes with jwksConfigMap/],
+    ['a CA ConfigMap without jwksUrl', [{ ...ok, caConfigMap: 'ca' }], /^SidecarApp test\/api: jwtIssuers\[0\]\.caConfigMap goes with jwksUrl/],
+    ['refreshSeconds without jwksUrl', [{ ...ok, refreshSeconds: 60 }], /^SidecarApp test\/api: jwtIssuers\[0\] refreshSeconds goes with jwksUrl/],
+    ['refreshSeconds below 30', [{ ...noKeys, jwksUrl: 'https://idp.test/jwks', refreshSeconds: 29 }], /^SidecarApp test\/api: jwtIssuers\[0\] refreshSeconds must be an integer in 30\.\./],
+    ['too many issuers', Array.from({ length: 17 }, (_, i) => ({ ...ok, name: `idp${i}`, issuer: `https://idp${i}.test` })), /^SidecarApp test\/api: jwtIssuers lists 17 issuers; at most 16/],
   ];
   test.each(refused)('refused at synth, naming the prop: %s', (_what, jwtIssuers, message) => {
     expect(() => synthApp({ jwtIssuers })).toThrow(message);

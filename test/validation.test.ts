@@ -327,7 +327,11 @@ describe('NetworkPolicies', () => {
         app.allowMainFrom(kplus.Pods.select(chart, 'batch', { labels: { role: 'batch' } }));
       }),
     );
-    expect(locations(userPolicy)).toEqual([expect.stringMatching(/^network-policy: \[shop\/allow-all\] spec\.ingress\[0\]: admits every source to main port 8080/)]);
+    expect(locations(userPolicy)).toEqual([
+      expect.stringMatching(/^network-policy: \[shop\/allow-all\] spec\.ingress\[0\]: admits every source to main port 8080/),
+      // The same rule opens the admin port too (no ports: every port): a source nobody declared.
+      expect.stringMatching(/^undeclared-ingress: \[shop\/allow-all\] spec\.ingress\[0\]: admits every source \(the rule has no from\) to admin port 9091 /),
+    ]);
   });
 });
 

@@ -138,9 +138,10 @@ export function resolveContainers(props: ContainersProps): ResolvedContainers {
   const adminPort = check.port('adminPort', props.adminPort ?? DEFAULT_PORTS.admin);
   check.distinct(
     [
-      ['main.port', main.port],
-      ['sidecar.port', sidecar.port],
-      ['adminPort', adminPort],
+      // Whether the user set each: the error blames one they set, never a default.
+      ['main.port', main.port, props.main?.port !== undefined],
+      ['sidecar.port', sidecar.port, props.sidecar?.port !== undefined],
+      ['adminPort', adminPort, props.adminPort !== undefined],
     ],
     'container ports in one pod',
   );
@@ -148,8 +149,8 @@ export function resolveContainers(props: ContainersProps): ResolvedContainers {
     [
       // The fixed name first, so the message names the prop that collides with it.
       ['the admin port name', ADMIN_PORT_NAME],
-      ['main.portName', main.portName],
-      ['sidecar.portName', sidecar.portName],
+      ['main.portName', main.portName, props.main?.portName !== undefined],
+      ['sidecar.portName', sidecar.portName, props.sidecar?.portName !== undefined],
     ],
     'container port names in one pod',
   );

@@ -13,6 +13,8 @@ import {
   KUBERNETES_AUTH_FILES,
   KUBERNETES_AUTH_MOUNT_PATH,
   SIDECAR_ENV,
+  // The env var naming the token file for calls to a callee: ORDERS_TOKEN_FILE for "orders".
+  callerTokenEnvName,
   encodeKubernetesAuth,
   kubernetesAuthProblem,
   parseKubernetesAuth,
@@ -120,11 +122,6 @@ export function enableServiceAccountAuth(scope: Construct, sidecar: kplus.Contai
   ]);
   sidecar.mount(KUBERNETES_AUTH_MOUNT_PATH, volume, { readOnly: true });
   sidecar.env.addVariable(SIDECAR_ENV.kubernetesAuth, kplus.EnvValue.fromValue(encodeKubernetesAuth(spec)!));
-}
-
-/** The env var that names the token file for calls to `callee`: ORDERS_TOKEN_FILE for "orders". */
-export function callerTokenEnvName(callee: string): string {
-  return `${callee.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_TOKEN_FILE`;
 }
 
 /** Where a caller's containers find their token for `callee`. */

@@ -38,6 +38,8 @@ export const LABEL = {
 /** The name and the labels, checked. */
 export interface ResolvedNaming {
   readonly name: string;
+  /** The SidecarApp's construct path: errors raised at synth (by Lazy values) name it. */
+  readonly constructPath: string;
   /** Labels that select the pods. */
   readonly selectorLabels: Readonly<Record<string, string>>;
   /** Every label of every object and of the pods. */
@@ -67,6 +69,7 @@ export function resolveNaming(app: Construct, props: NamingProps): ResolvedNamin
   const selectorLabels = { [LABEL.name]: name, [LABEL.instance]: name };
   return {
     name,
+    constructPath: app.node.path,
     selectorLabels,
     labels: { ...selectorLabels, [LABEL.component]: 'server', [LABEL.partOf]: name, [LABEL.managedBy]: 'cdk8s', ...userLabels },
   };

@@ -49,7 +49,7 @@ export function createDeployment(scope: Construct, config: ResolvedProps, servic
 
   const sidecar = [...deployment.containers, ...deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
   mountTokens(scope, sidecar, config.tokenSecretName);
-  addRoutesEnvOnAppend(sidecar, config.routes);
+  addRoutesEnvOnAppend(sidecar, config.routes, config.constructPath);
   mountJwtIssuers(scope, sidecar, config.jwtIssuers.mounts);
   patchPodSpec(deployment, config);
   return deployment;

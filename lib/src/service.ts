@@ -48,15 +48,15 @@ export function resolveServicePorts(props: ServicePortsProps, containers: Pick<R
   const sidecarServicePort = check.port('sidecarServicePort', props.sidecarServicePort ?? containers.sidecar.port);
   check.distinct(
     [
-      ['mainServicePortName', mainServicePortName],
-      ['sidecarServicePortName', sidecarServicePortName],
+      ['mainServicePortName', mainServicePortName, props.mainServicePortName !== undefined],
+      ['sidecarServicePortName', sidecarServicePortName, props.sidecarServicePortName !== undefined],
     ],
     'Service port names',
   );
   check.distinct(
     [
-      ['mainServicePort', mainServicePort],
-      ['sidecarServicePort', sidecarServicePort],
+      ['mainServicePort', mainServicePort, props.mainServicePort !== undefined],
+      ['sidecarServicePort', sidecarServicePort, props.sidecarServicePort !== undefined],
     ],
     'Service ports',
   );

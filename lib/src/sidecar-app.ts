@@ -35,9 +35,12 @@ export class SidecarApp extends Construct {
   readonly deployment: kplus.Deployment;
   /** The ClusterIP Service with the main and the sidecar port. */
   readonly service: kplus.Service;
-  /** Isolates the pods and admits the named peers to the main and admin ports; unless turned off. */
+  /** Isolates the pods and admits the named peers to the main, admin and (once restricted) sidecar ports; unless turned off. */
   readonly networkPolicy?: kplus.NetworkPolicy;
-  /** Admits everyone to the sidecar port (and the main port with `allowUnauthenticatedMainPort`). */
+  /**
+   * Admits everyone to the sidecar port (unless `sidecarPortAllowedFrom` restricts it) and the main
+   * port with `allowUnauthenticatedMainPort`; absent when it would admit no one.
+   */
   readonly openPortsPolicy?: k8s.KubeNetworkPolicy;
   /** Present with more than one replica or with autoscaling. */
   readonly podDisruptionBudget?: k8s.KubePodDisruptionBudget;
@@ -70,46 +73,67 @@ export class SidecarApp extends Construct {
 
   constructor(scope: Construct, id: string, props: SidecarAppProps = {}) {
     super(scope, id);
-    const config = resolveProps(this, props);
-    this.config = config;
-    this.name = config.name;
-    this.mainPortName = config.mainServicePortName;
-    this.sidecarPortName = config.sidecarServicePortName;
-    this.mainServicePort = config.mainServicePort;
-    this.sidecarServicePort = config.sidecarServicePort;
-    this.tokenSecretName = config.tokenSecretName;
-    this.selectorLabels = { ...config.selectorLabels };
+    // Every error below names this construct path and the prop (SidecarApp shop/api: main.port ...).
+    try {
+      const config = resolveProps(this, props);
+      this.config = config;
+      this.name = config.name;
+      this.mainPortName = config.mainServicePortName;
+      this.sidecarPortName = config.sidecarServicePortName;
+      this.mainServicePort = config.mainServicePort;
+      this.sidecarServicePort = config.sidecarServicePort;
+      this.tokenSecretName = config.tokenSecretName;
+      this.selectorLabels = { ...config.selectorLabels };
+      refuseTakenName(this, props.name === undefined ? 'name (derived from the construct id)' : 'name');
 
-    this.serviceAccount = createServiceAccount(this, config.name, config.labels);
-    this.deployment = createDeployment(this, config, this.serviceAccount);
-    if (config.kubernetesAuth !== undefined) this.turnOnServiceAccountAuth(config.kubernetesAuth);
-    // Selected by the app's own labels, so other charts can select the same pods the same way.
-    const pods = kplus.Pods.select(this, 'pods', { labels: { ...config.selectorLabels } });
-    this.service = createService(this, config, pods);
-    if (config.networkPolicy) {
-      const policies = createNetworkPolicies(this, config, pods);
-      this.networkPolicy = policies.guard;
-      this.openPortsPolicy = policies.openPorts;
+      this.serviceAccount = createServiceAccount(this, config.name, config.labels);
+      this.deployment = createDeployment(this, config, this.serviceAccount);
+      if (config.kubernetesAuth !== undefined) this.turnOnServiceAccountAuth(config.kubernetesAuth);
+      // Selected by the app's own labels, so other charts can select the same pods the same way.
+      const pods = kplus.Pods.select(this, 'pods', { labels: { ...config.selectorLabels } });
+      this.service = createService(this, config, pods);
+      if (config.networkPolicy) {
+        const policies = createNetworkPolicies(this, config, pods);
+        this.networkPolicy = policies.guard;
+        this.openPortsPolicy = policies.openPorts;
+      }
+      if (config.allowUnauthenticatedMainPort) {
+        // A deliberate, documented choice: the synth-time validation must not fail on it.
+        this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, NETWORK_POLICY_RULE);
+        console.warn(
+          `SidecarApp ${this.node.path}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
+        );
+      }
+      if (config.spreadsOverNodes) this.podDisruptionBudget = createDisruptionBudget(this, config);
+      if (config.autoscaling) this.horizontalPodAutoscaler = createAutoscaler(this, { ...config, autoscaling: config.autoscaling }, this.deployment);
+    } catch (error) {
+      throw check.located(error, this.node.path);
     }
-    if (config.allowUnauthenticatedMainPort) {
-      // A deliberate, documented choice: the synth-time validation must not fail on it.
-      this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, NETWORK_POLICY_RULE);
-      console.warn(
-        `SidecarApp ${config.name}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
-      );
-    }
-    if (config.spreadsOverNodes) this.podDisruptionBudget = createDisruptionBudget(this, config);
-    if (config.autoscaling) this.horizontalPodAutoscaler = createAutoscaler(this, { ...config, autoscaling: config.autoscaling }, this.deployment);
   }
 
   /** Admit `peer` to the admin port (/healthz, /readyz, /metrics), e.g. your Prometheus pods. */
   allowAdminFrom(peer: kplus.INetworkPolicyPeer): void {
-    this.guard('allowAdminFrom').addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.adminPort)]);
+    check.at(this.node.path, () => this.guard('allowAdminFrom').addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.adminPort)]));
   }
 
   /** Admit `peer` to the main port directly, bypassing authentication. */
   allowMainFrom(peer: kplus.INetworkPolicyPeer): void {
-    this.guard('allowMainFrom').addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.main.port)]);
+    check.at(this.node.path, () => this.guard('allowMainFrom').addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.main.port)]));
+  }
+
+  /**
+   * Admit `peer` to the sidecar port, once `sidecarPortAllowedFrom` has closed it to everyone else
+   * (an Ingress controller's namespace or pods, a client workload). Without that prop the port is
+   * open to every source, and this fails rather than restrict nothing.
+   */
+  allowSidecarFrom(peer: kplus.INetworkPolicyPeer): void {
+    check.at(this.node.path, () => {
+      const guard = this.guard('allowSidecarFrom');
+      if (this.config.sidecarPortAllowedFrom === undefined) {
+        check.fail('allowSidecarFrom', 'would restrict nothing: the sidecar port is open to every source; set sidecarPortAllowedFrom (e.g. to []) to admit only the peers you name');
+      }
+      guard.addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.sidecar.port)]);
+    });
   }
 
   /**
@@ -117,7 +141,7 @@ export class SidecarApp extends Construct {
    * at synth. Checked at once with the whole table: a rule an earlier one shadows is refused.
    */
   addRoute(rule: RouteRule): void {
-    appendRule(this.config.routes, rule);
+    check.at(this.node.path, () => appendRule(this.config.routes, rule));
   }
 
   /**
@@ -137,7 +161,12 @@ export class SidecarApp extends Construct {
    * the service account's identity.
    */
   allowCallsFrom(caller: SidecarApp | kplus.AbstractPod): void {
+    check.at(this.node.path, () => this.connectCaller(caller));
+  }
+
+  private connectCaller(caller: SidecarApp | kplus.AbstractPod): void {
     if (this.callers.has(caller.node.path)) return;
+    if (caller === this) check.fail('allowCallsFrom', `names this SidecarApp itself: its main container reaches itself over loopback, and a connection to itself would only admit its own service account; pass the SidecarApp or workload that calls ${this.name}`);
     const { account, namespace, containers, peer } = callerOf(caller, this.name);
     if (this.kubernetesAuth === undefined) this.refuseOpenRules();
     const auth = this.kubernetesAuth ?? resolveServiceAccountAuth({}, this.name)!;
@@ -185,9 +214,23 @@ export class SidecarApp extends Construct {
   }
 
   private guard(method: string): kplus.NetworkPolicy {
-    if (this.networkPolicy === undefined) check.fail('networkPolicy', `is false for SidecarApp ${this.name}: ${method} needs the NetworkPolicy it turns off`);
+    if (this.networkPolicy === undefined) check.fail(method, 'needs the NetworkPolicy that networkPolicy: false turns off');
     return this.networkPolicy;
   }
+}
+
+/**
+ * Two SidecarApps of one name in one namespace would write the same objects (Deployment, Service,
+ * NetworkPolicies, ...), and `kubectl apply` would silently keep the last: refuse the second one.
+ */
+function refuseTakenName(app: SidecarApp, prop: string): void {
+  const namespace = Chart.of(app).namespace;
+  const other = app.node.root.node
+    .findAll()
+    .find((c): c is SidecarApp => c instanceof SidecarApp && c !== app && c.name === app.name && Chart.of(c).namespace === namespace);
+  if (other === undefined) return;
+  const where = namespace === undefined ? 'in the same namespace (no Chart sets one)' : `in namespace "${namespace}"`;
+  check.fail(prop, `("${app.name}") is also the name of SidecarApp ${other.node.path} ${where}: both would write the same objects and kubectl apply keeps the last; give one of them another name`);
 }
 
 /** A caller's identity and where its token goes; fails when its service account or namespace is unknown. */

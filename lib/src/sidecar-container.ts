@@ -26,20 +26,23 @@ import type { ResolvedForwarding } from './forwarding';
 import type { ResolvedJwtIssuers } from './jwt-issuers';
 import { SidecarMode, preStopOf } from './lifecycle';
 import type { ResolvedLifecycle } from './lifecycle';
+import type { ResolvedNaming } from './naming';
 import { encodeCheckedRoutes } from './routes';
+import * as check from './validate';
 import type { ResolvedRoutes } from './routes';
 
 /** What the sidecar container is built from. */
 export type SidecarContainerConfig = ResolvedContainers &
   ResolvedLifecycle &
-  ResolvedForwarding & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers };
+  ResolvedForwarding &
+  Pick<ResolvedNaming, 'constructPath'> & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers };
 
 /** The table that leaves SIDECAR_ROUTES unset: no rule, and the default default. */
 const routesAreDefault = (table: ResolvedRoutes) => table.rules.length === 0 && table.default === 'authenticated';
 
 /** SIDECAR_ROUTES as the table is at synth, checked then (typed string: cdk8s resolves the Lazy in place). */
-function routesEnvValue(table: ResolvedRoutes): string {
-  return Lazy.any({ produce: () => encodeCheckedRoutes(table) }) as string;
+function routesEnvValue(table: ResolvedRoutes, constructPath: string): string {
+  return Lazy.any({ produce: () => check.at(constructPath, () => encodeCheckedRoutes(table)) }) as string;
 }
 
 export function sidecarContainer(config: SidecarContainerConfig): kplus.ContainerProps {
@@ -69,7 +72,7 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
         // The route table carries the public paths. Unset while it is the default; produced at synth,
         // so rules addRoute appends after the constructor are in it.
         [SIDECAR_ENV.publicPaths, undefined],
-        [SIDECAR_ENV.routes, routesAreDefault(config.routes) ? undefined : routesEnvValue(config.routes)],
+        [SIDECAR_ENV.routes, routesAreDefault(config.routes) ? undefined : routesEnvValue(config.routes, config.constructPath)],
         // Unset without issuers: the file paths are where mountJwtIssuers mounts their ConfigMaps.
         [SIDECAR_ENV.jwtIssuers, encodeJwtIssuers(config.jwtIssuers.specs)],
         // Unset when it is the app's default, so the manifest only says what differs.
@@ -93,10 +96,10 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
 }
 
 /** A table that starts as the default gets its variable with the first rule addRoute appends. */
-export function addRoutesEnvOnAppend(sidecar: kplus.Container, routes: ResolvedRoutes): void {
+export function addRoutesEnvOnAppend(sidecar: kplus.Container, routes: ResolvedRoutes, constructPath: string): void {
   if (!routesAreDefault(routes)) return;
   const addEnv = () => {
-    if (!(SIDECAR_ENV.routes in sidecar.env.variables)) sidecar.env.addVariable(SIDECAR_ENV.routes, kplus.EnvValue.fromValue(routesEnvValue(routes)));
+    if (!(SIDECAR_ENV.routes in sidecar.env.variables)) sidecar.env.addVariable(SIDECAR_ENV.routes, kplus.EnvValue.fromValue(routesEnvValue(routes, constructPath)));
   };
   routes.onAppend.push(addEnv);
 }

@@ -8,20 +8,57 @@ import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, 
 import type { LogLevel } from './contract';
 import type { IntegerRule } from './contract';
 
-/** Thrown for an invalid SidecarApp prop. The message names the prop. */
+/**
+ * Thrown for an invalid SidecarApp prop. The first line names the SidecarApp's construct path (once
+ * `at` has seen it) and the prop: `SidecarApp shop/backend: main.port (8081) ...`.
+ */
 export class SidecarAppPropError extends Error {
+  /** Construct path of the SidecarApp, once known. */
+  path: string | undefined;
+
   constructor(
     /** Dotted name of the offending prop, e.g. `main.port`. */
     readonly prop: string,
-    message: string,
+    /** What is wrong with it, after the prop's name. */
+    readonly reason: string,
+    path?: string,
   ) {
-    super(`SidecarApp: ${prop} ${message}`);
+    super(errorLine(prop, reason, path));
     this.name = 'SidecarAppPropError';
+    this.path = path;
   }
+}
+
+function errorLine(prop: string, reason: string, path: string | undefined): string {
+  return `SidecarApp${path === undefined ? '' : ` ${path}`}: ${prop} ${reason}`;
 }
 
 export function fail(prop: string, message: string): never {
   throw new SidecarAppPropError(prop, message);
+}
+
+/**
+ * Runs `body` for the SidecarApp at construct path `path`: a SidecarAppPropError it throws gets that
+ * path in its first line. Every entry point of SidecarApp (constructor, methods, synth-time producers)
+ * runs its checks in one, so the checks themselves only name the prop.
+ */
+export function at<T>(path: string, body: () => T): T {
+  try {
+    return body();
+  } catch (error) {
+    throw located(error, path);
+  }
+}
+
+/** `error` with the SidecarApp's construct path in its first line, if it is a SidecarAppPropError without one. */
+export function located(error: unknown, path: string): unknown {
+  if (error instanceof SidecarAppPropError && error.path === undefined) {
+    const before = error.message;
+    error.path = path;
+    error.message = errorLine(error.prop, error.reason, path);
+    if (error.stack !== undefined) error.stack = error.stack.replace(before, error.message);
+  }
+  return error;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -175,12 +212,27 @@ export function oneOf<T extends string>(prop: string, value: T, allowed: readonl
   return value;
 }
 
-/** Throw if two entries share a value; `what` names the kind of value. */
-export function distinct(entries: ReadonlyArray<readonly [prop: string, value: string | number]>, what: string): void {
-  const seen = new Map<string | number, string>();
-  for (const [prop, value] of entries) {
+/** One entry of `distinct`: the prop, its value, and whether the user set it (false: its default). */
+export type DistinctEntry = readonly [prop: string, value: string | number, set?: boolean];
+
+/**
+ * Throw if two entries share a value; `what` names the kind of value. The error blames the prop the
+ * user set, and says when the other is a default (or fixed) value the user never wrote.
+ */
+export function distinct(entries: ReadonlyArray<DistinctEntry>, what: string): void {
+  const seen = new Map<string | number, DistinctEntry>();
+  for (const entry of entries) {
+    const [, value] = entry;
     const other = seen.get(value);
-    if (other !== undefined) fail(prop, `(${value}) must differ from ${other}: two ${what} cannot be the same`);
-    seen.set(value, prop);
+    if (other !== undefined) {
+      const isSet = (e: DistinctEntry) => e[2] ?? true;
+      const [blamed, kept] = isSet(entry) || !isSet(other) ? [entry, other] : [other, entry];
+      fail(blamed[0], `(${shownValue(value)}) must differ from ${kept[0]}${isSet(kept) ? '' : ' (its default)'}: two ${what} cannot be the same`);
+    }
+    seen.set(value, entry);
   }
+}
+
+function shownValue(value: string | number): string {
+  return typeof value === 'number' ? String(value) : quoted(value);
 }

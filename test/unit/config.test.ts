@@ -65,8 +65,9 @@ describe('sidecar loadConfig', () => {
     expect(plain(loadSidecarConfig({ ...env, ...REQUIRED }))).toEqual(SIDECAR_DEFAULT_CONFIG);
   });
 
-  it('ignores variables that are not its own', () => {
-    expect(plain(loadSidecarConfig({ ...REQUIRED, MAIN_PORT: '1', SIDECAR_PORTS: 'x', PATH: '/bin' }))).toEqual(SIDECAR_DEFAULT_CONFIG);
+  it('ignores variables that are not its own, and refuses an unknown one of its own prefix (issue 19)', () => {
+    expect(plain(loadSidecarConfig({ ...REQUIRED, MAIN_PORT: '1', PATH: '/bin' }))).toEqual(SIDECAR_DEFAULT_CONFIG);
+    expect(() => loadSidecarConfig({ ...REQUIRED, SIDECAR_PORTS: 'x' })).toThrow(/^SIDECAR_PORTS: is not a setting of the sidecar; did you mean SIDECAR_PORT\? /);
   });
 
   it('parses every variable', () => {

@@ -262,7 +262,7 @@ describe('distinct', () => {
         ),
       'sidecar.portName',
     );
-    expect(e.message).toBe('SidecarApp: sidecar.portName (http) must differ from main.portName: two port names cannot be the same');
+    expect(e.message).toBe('SidecarApp: sidecar.portName ("http") must differ from main.portName: two port names cannot be the same');
   });
 });
 

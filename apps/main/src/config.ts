@@ -1,4 +1,4 @@
-import { ConfigError, MAIN_DEFAULTS, MAIN_ENV, MAIN_INTEGERS, envText, hostProblem, parseLogLevel, readInteger, readSetting } from '../../../lib/src/contract';
+import { ConfigError, MAIN_DEFAULTS, MAIN_ENV, MAIN_ENV_OWNERSHIP, MAIN_INTEGERS, envText, hostProblem, parseLogLevel, readInteger, readSetting, refuseUnknownEnv } from '../../../lib/src/contract';
 import type { Env, LogLevel } from '../../../lib/src/contract';
 
 export { ConfigError };
@@ -12,8 +12,9 @@ export interface MainConfig {
   readonly logLevel: LogLevel;
 }
 
-/** Parse and validate the environment; throws ConfigError on the first bad setting. */
+/** Parse and validate the environment; throws ConfigError on an unknown MAIN_* variable or the first bad setting. */
 export function loadConfig(env: Env = process.env): MainConfig {
+  refuseUnknownEnv(env, MAIN_ENV_OWNERSHIP);
   const port = readInteger(env, MAIN_ENV.port, MAIN_INTEGERS.port);
   const host = envText(env, MAIN_ENV.host) ?? MAIN_DEFAULTS.host;
   const hostTrouble = hostProblem(host);

@@ -9,6 +9,7 @@ import {
   KUBERNETES_ISSUER_NAME,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
+  SIDECAR_ENV_OWNERSHIP,
   SIDECAR_INTEGERS,
   hostProblem,
   envText,
@@ -25,6 +26,7 @@ import {
   quoted,
   readInteger,
   readSetting,
+  refuseUnknownEnv,
   standaloneTimingBudget,
 } from '../../../lib/src/contract';
 import type { Env, JwtIssuer, KubernetesAuth, LogLevel, RouteTable } from '../../../lib/src/contract';
@@ -157,8 +159,9 @@ function tokensDir(env: Env): string {
   return path.resolve(v);
 }
 
-/** Parse and validate the sidecar's environment. Throws ConfigError naming the first bad variable. */
+/** Parse and validate the sidecar's environment. Throws ConfigError naming an unknown SIDECAR_* variable or the first bad one. */
 export function loadConfig(env: Env): SidecarConfig {
+  refuseUnknownEnv(env, SIDECAR_ENV_OWNERSHIP);
   const upstream = upstreamUrl(env);
   const upstreamTimeoutMs = readInteger(env, SIDECAR_ENV.upstreamTimeoutMs, SIDECAR_INTEGERS.upstreamTimeoutMs);
   const drainDelayMs = readInteger(env, SIDECAR_ENV.drainDelayMs, SIDECAR_INTEGERS.drainDelayMs);

@@ -94,6 +94,24 @@ export const CONTAINER_ENV: Readonly<Record<ContainerName, readonly string[]>> =
   sidecar: [...Object.values(SIDECAR_ENV), NODE_OPTIONS_ENV],
 };
 
+/**
+ * The caller-token variable `allowCallsFrom` sets in a caller's containers: `<CALLEE>_TOKEN_FILE`
+ * (ORDERS_TOKEN_FILE for an app named "orders"), naming the file of its token for that callee.
+ */
+export const CALLER_TOKEN_ENV_SUFFIX = '_TOKEN_FILE';
+
+/** The caller-token variable for calls to `callee`: the name upper-cased, other characters '_'. */
+export function callerTokenEnvName(callee: string): string {
+  return `${callee.toUpperCase().replace(/[^A-Z0-9]/g, '_')}${CALLER_TOKEN_ENV_SUFFIX}`;
+}
+
+/**
+ * The prefix of the variables the chart itself reads at synth (main.ts: SIDECAR_APP_MAIN_IMAGE,
+ * SIDECAR_APP_SIDECAR_MODE, ...); a shell that synthesizes may start an app too, so the sidecar
+ * leaves them alone.
+ */
+export const CHART_ENV_PREFIX = 'SIDECAR_APP_';
+
 /** Listen addresses. In a pod both apps bind every interface: the Service and the kubelet's probes come from outside it. */
 export const ADDRESSES = {
   /** Every IPv4 interface. */

@@ -18,6 +18,16 @@ export function quoted(value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 }
 
+/**
+ * A value of any type as a message shows it: a string quoted and called one, so that "3000" and
+ * 3000 read apart (a JavaScript chart, or JSON, can hand a number prop a string).
+ */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return `${quoted(value)} (a string)`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined || value === null) return String(value);
+  return Array.isArray(value) ? 'a list' : `a value of type ${typeof value}`;
+}
+
 /** A whole-number setting: inclusive bounds and the value used when it is unset. */
 export interface IntegerRule {
   readonly min: number;
@@ -89,7 +99,7 @@ export const MAIN_INTEGERS = {
 /** Why `value` breaks `rule`, or undefined. */
 export function integerProblem(rule: Pick<IntegerRule, 'min' | 'max'>, value: number): string | undefined {
   if (Number.isInteger(value) && value >= rule.min && value <= rule.max) return undefined;
-  return `must be an integer in ${rule.min}..${rule.max}, got ${String(value)}`;
+  return `must be an integer in ${rule.min}..${rule.max}, got ${shown(value)}`;
 }
 
 /** Decimal digits only: no sign, exponent, fraction, hex or surrounding whitespace. */

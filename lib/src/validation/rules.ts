@@ -22,6 +22,8 @@
  *   and no NetworkPolicy may admit every source to a main port. `allowUnauthenticatedMainPort`
  *   does exactly that on purpose: waive the rule for that Deployment (see WAIVE_ANNOTATION).
  * - token-literal: a token-like literal (see tokens.ts) in an env value or an annotation of any object.
+ * - undeclared-ingress (ingress-peers.ts), duplicate-name (duplicate-names.ts), self-call
+ *   (self-calls.ts): described in their files.
  *
  * Waivers: the annotation WAIVE_ANNOTATION, a comma-separated list of rule ids, on the object a
  * finding is about, or on the SidecarApp's Deployment for the findings about that SidecarApp.
@@ -44,8 +46,21 @@ import {
   servicePorts,
 } from './manifest';
 import { findToken } from './tokens';
+// Rules in files of their own, registered below (ids, texts, and a call in check).
+import { DUPLICATE_NAME_RULES, DUPLICATE_NAME_RULE_IDS, checkDuplicateNames } from './duplicate-names';
+import { INGRESS_PEER_RULES, INGRESS_PEER_RULE_IDS, checkIngressPeers } from './ingress-peers';
+import { SELF_CALL_RULES, SELF_CALL_RULE_IDS, checkSelfCalls } from './self-calls';
 
-export const RULE_IDS = ['service-to-main-port', 'route-to-main-port', 'pod-hardening', 'network-policy', 'token-literal'] as const;
+export const RULE_IDS = [
+  'service-to-main-port',
+  'route-to-main-port',
+  'pod-hardening',
+  'network-policy',
+  'token-literal',
+  ...INGRESS_PEER_RULE_IDS,
+  ...DUPLICATE_NAME_RULE_IDS,
+  ...SELF_CALL_RULE_IDS,
+] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
 export interface RuleText {
@@ -76,6 +91,9 @@ export const RULES: Readonly<Record<RuleId, RuleText>> = {
     recommendation: 'No credential belongs in a manifest: manifests end up in git, CI logs and `kubectl get -o yaml`.',
     fix: 'Move the value into a Secret created outside the manifests and reference it (env valueFrom.secretKeyRef, a mounted Secret); rotate the leaked credential.',
   },
+  ...INGRESS_PEER_RULES,
+  ...DUPLICATE_NAME_RULES,
+  ...SELF_CALL_RULES,
 };
 
 /** Annotation that waives rules for one object: a comma-separated list of rule ids. */
@@ -395,5 +413,8 @@ export function check(objects: readonly KubeObject[]): CheckResult {
   for (const app of apps) checkPod(app, findings);
   for (const app of apps) checkNetworkPolicies(objects, app, findings);
   for (const o of objects) checkTokens(o, findings);
+  checkIngressPeers(objects, apps, findings);
+  checkDuplicateNames(objects, apps, findings);
+  checkSelfCalls(apps, findings);
   return { apps, findings };
 }
