@@ -53,8 +53,8 @@ export class SidecarApp extends Construct {
   readonly mainServicePort: number;
   /** Service port number in front of the sidecar: the one clients, Ingresses and routes should use. */
   readonly sidecarServicePort: number;
-  /** Name of the Secret the tokens are read from. */
-  readonly tokenSecretName: string;
+  /** Name of the Secret the static tokens are read from; undefined when `staticTokens` is off. */
+  readonly tokenSecretName?: string;
   /** Labels that select this app's pods. */
   readonly selectorLabels: { [key: string]: string };
   /** The pods' own ServiceAccount (named like the app): their identity as callers. No token is automounted. */
