@@ -35,6 +35,8 @@ export interface RouteRuleSpec {
   readonly subjects?: readonly string[];
   /** With effect subjects: JWT claims, any one of which admits. */
   readonly claims?: readonly RouteClaimSpec[];
+  /** With effect subjects: true admits every static token (a caller whose credential is no JWT). Unset: only the listed ones. */
+  readonly anyStaticToken?: boolean;
 }
 
 export interface RouteTableSpec {
@@ -58,7 +60,7 @@ const MAX_CLAIMS = 32;
 const MAX_SUBJECT_CHARS = 256;
 const MAX_CLAIM_VALUE_CHARS = 256;
 const TABLE_FIELDS = ['rules', 'default'];
-const RULE_FIELDS = ['path', 'methods', 'effect', 'subjects', 'claims'];
+const RULE_FIELDS = ['path', 'methods', 'effect', 'subjects', 'claims', 'anyStaticToken'];
 const CLAIM_FIELDS = ['issuer', 'claim', 'value'];
 /** RFC 9110 tchar without lowercase letters: methods are case-sensitive, and every registered one is uppercase. */
 const METHOD = /^[A-Z0-9!#$%&'*+.^_`|~-]{1,32}$/;
@@ -282,13 +284,14 @@ function ruleProblem(rule: unknown, issuerNames: readonly string[] | undefined):
     const problem = listProblem('methods', rule.methods, MAX_METHODS, methodProblem);
     if (problem !== undefined) return `${problem} (leave methods unset for every method)`;
   }
-  const { effect, subjects, claims } = rule;
+  const { effect, subjects, claims, anyStaticToken } = rule;
   if (!(ROUTE_EFFECTS as readonly unknown[]).includes(effect)) return `effect must be one of ${ROUTE_EFFECTS.join(', ')}, got ${got(effect)}`;
   if (effect !== 'subjects') {
-    if (subjects !== undefined || claims !== undefined) return `subjects and claims go with effect subjects, not ${effect}`;
+    if (subjects !== undefined || claims !== undefined || anyStaticToken !== undefined) return `subjects, claims and anyStaticToken go with effect subjects, not ${effect}`;
     return undefined;
   }
-  if (subjects === undefined && claims === undefined) return 'with effect subjects needs at least one entry in subjects or claims';
+  if (anyStaticToken !== undefined && anyStaticToken !== true) return `anyStaticToken must be true or unset, got ${got(anyStaticToken)}`;
+  if (subjects === undefined && claims === undefined && anyStaticToken === undefined) return 'with effect subjects needs at least one entry in subjects or claims, or anyStaticToken';
   if (subjects !== undefined) {
     const problem = listProblem('subjects', subjects, MAX_SUBJECTS, (e) => subjectProblem(e, issuerNames));
     if (problem !== undefined) return problem;
@@ -387,6 +390,7 @@ export function encodeRoutes(table: RouteTableSpec): string | undefined {
     effect: r.effect,
     ...(r.subjects !== undefined ? { subjects: r.subjects } : {}),
     ...(r.claims !== undefined ? { claims: r.claims.map((c) => ({ issuer: c.issuer, claim: c.claim, value: c.value })) } : {}),
+    ...(r.anyStaticToken === true ? { anyStaticToken: true as const } : {}),
   }));
   return JSON.stringify(deny ? { rules, default: 'deny' } : { rules });
 }
@@ -411,6 +415,7 @@ export function parseRoutes(text: string, issuerNames?: readonly string[]): Pars
       effect: r.effect,
       subjects: r.subjects === undefined ? undefined : Object.freeze([...r.subjects]),
       claims: r.claims === undefined ? undefined : Object.freeze(r.claims.map((c) => Object.freeze({ issuer: c.issuer, claim: c.claim, value: c.value }))),
+      anyStaticToken: r.anyStaticToken,
     }),
   );
   return ok(Object.freeze({ rules: Object.freeze(rules), default: defaultEffect }));
