@@ -172,7 +172,7 @@ describe('routesProblem: refused tables, with their messages', () => {
     ['bad default', { rules: [], default: 'allow' }, 'default must be one of authenticated, deny, got "allow"', undefined],
     ['too many rules', table(Array.from({ length: MAX_ROUTE_RULES + 1 }, (_v, i) => ({ path: `/r${i}`, effect: 'public' }))), 'lists 65 rules; at most 64', undefined],
     ['rule not an object', table(['/x']), 'rule 1 must be an object {path, effect, ...}, got "/x"', undefined],
-    ['unknown rule field', table([{ path: '/x', effect: 'public', method: 'GET' }]), 'rule 1 (/x) has an unknown field "method" (known: path, methods, effect, subjects, claims)', undefined],
+    ['unknown rule field', table([{ path: '/x', effect: 'public', method: 'GET' }]), 'rule 1 (/x) has an unknown field "method" (known: path, methods, effect, subjects, claims, anyStaticToken)', undefined],
     ['path not a string', table([{ path: 7, effect: 'public' }]), 'rule 1 path must be a string, got number', undefined],
     ['path not canonical', table([{ path: '/api/../admin', effect: 'public' }]), `rule 1 path "/api/../admin" is not canonical: it has a '.' or '..' segment`, undefined],
     ['prefix base not canonical', table([{ path: '/a%2f/*', effect: 'public' }]), `rule 1 path "/a%2f/*" is not canonical: it has a '%' not followed by two uppercase hex digits`, undefined],
