@@ -423,3 +423,99 @@ validations:
     });
   });
 });
+
+describe('identity mix in a consumer project: a JWT-only app and a service-account-only app, both Ready on the local pod runner', () => {
+  /** Ports in this suite's own range, so it never meets e2e.test.ts or calls-e2e.test.ts. */
+  const PORTS = { catalog: { main: 43080, sidecar: 43081, admin: 43091 }, ledger: { main: 43180, sidecar: 43181, admin: 43191 } } as const;
+  const ISS = 'https://idp.consumer.test';
+  const IDENTITY_CHART = `import { App, Chart } from 'cdk8s';
+import { SidecarApp } from 'cdk8s-sidecar-app';
+
+const app = new App();
+const chart = new Chart(app, 'identity', { namespace: 'shop' });
+
+// JWT-only: no static tokens, so no tokens Secret to create.
+new SidecarApp(chart, 'catalog', {
+  main: { port: ${PORTS.catalog.main} },
+  sidecar: { port: ${PORTS.catalog.sidecar} },
+  adminPort: ${PORTS.catalog.admin},
+  drainDelayMs: 0,
+  jwtIssuers: [{ name: 'idp', issuer: '${ISS}', audiences: ['catalog'], jwksConfigMap: 'idp-jwks' }],
+});
+
+// Service-account-only: callers present a projected token for the audience "ledger".
+new SidecarApp(chart, 'ledger', {
+  main: { port: ${PORTS.ledger.main} },
+  sidecar: { port: ${PORTS.ledger.sidecar} },
+  adminPort: ${PORTS.ledger.admin},
+  drainDelayMs: 0,
+  serviceAccountAuth: {},
+});
+
+app.synth();
+`;
+  let manifests: Manifest[];
+  let api: import('../tools/pod/kube-api').StandInApiServer | undefined;
+  const pods: import('../tools/pod').RunningPod[] = [];
+  const deploymentOf = (name: string) => manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name) as unknown as import('../tools/pod').Deployment;
+
+  beforeAll(async () => {
+    const project = path.join(work, 'identity-chart');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'identity-chart', version: '1.0.0', private: true, main: 'main.js' }, null, 2));
+    fs.copyFileSync(path.join(REPO_ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), path.join(project, 'tsconfig.json'));
+    fs.writeFileSync(path.join(project, 'main.ts'), IDENTITY_CHART);
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...PEERS.map((p) => `${p}@${rootVersion(p)}`)], { cwd: project });
+    await run(repoBin('tsc'), ['-p', '.'], { cwd: project });
+    await run(process.execPath, ['main.js'], { cwd: project });
+    manifests = parseAllDocuments(fs.readFileSync(path.join(project, 'dist', 'identity.k8s.yaml'), 'utf8')).map((d) => d.toJSON() as Manifest);
+  }, SETUP_TIMEOUT_MS);
+
+  afterAll(async () => {
+    for (const pod of pods.splice(0)) await pod.stop('sigterm');
+    await api?.close();
+  }, SETUP_TIMEOUT_MS);
+
+  test('neither pod mounts a tokens Secret or sets SIDECAR_TOKENS_DIR', () => {
+    for (const name of ['catalog', 'ledger']) {
+      const spec = deploymentOf(name).spec.template.spec;
+      expect((spec.volumes ?? []).filter((v) => 'secret' in v)).toEqual([]);
+      const sidecar = [...spec.containers, ...(spec.initContainers ?? [])].find((c) => c.name === 'sidecar')!;
+      expect((sidecar.env ?? []).map((e) => e.name)).not.toContain('SIDECAR_TOKENS_DIR');
+    }
+  });
+
+  test('the JWT-only pod gets Ready with only its JWKS ConfigMap: a JWT gets 200, no credential 401', async () => {
+    const { generateKeyPair, exportJWK, SignJWT } = await import('jose');
+    const { runSidecarAppPod, httpGet } = await import('../tools/pod');
+    const pair = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] });
+    const pod = await runSidecarAppPod(deploymentOf('catalog'), { configMaps: { 'idp-jwks': { 'jwks.json': jwks } } });
+    pods.push(pod);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ iss: ISS, aud: 'catalog', sub: 'alice', iat: now, exp: now + 300 }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(pair.privateKey);
+    expect((await httpGet(PORTS.catalog.sidecar, '/', { authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await httpGet(PORTS.catalog.sidecar, '/')).status).toBe(401);
+    const ready = await httpGet(PORTS.catalog.admin, '/readyz');
+    expect({ status: ready.status, body: ready.body }).toEqual({ status: 200, body: 'ready\njwt:idp: ready\n' });
+  }, SETUP_TIMEOUT_MS);
+
+  test('the service-account-only pod gets Ready against the stand-in API server: a projected token gets 200, no credential 401', async () => {
+    const { startStandInApiServer } = await import('../tools/pod/kube-api');
+    const { runSidecarAppPod, httpGet } = await import('../tools/pod');
+    const server = await startStandInApiServer();
+    api = server;
+    const pod = await runSidecarAppPod(deploymentOf('ledger'), {
+      configMaps: { 'kube-root-ca.crt': { 'ca.crt': server.caPem } },
+      mintServiceAccountToken: (req) =>
+        server.mintToken({ namespace: req.namespace, serviceAccount: req.serviceAccount, podName: req.podName, audiences: req.audience === undefined ? undefined : [req.audience], expirationSeconds: req.expirationSeconds }),
+      kubeletEnv: { KUBERNETES_SERVICE_HOST: server.host, KUBERNETES_SERVICE_PORT: String(server.port) },
+    });
+    pods.push(pod);
+    const token = await server.mintToken({ namespace: 'shop', serviceAccount: 'frontend', audiences: ['ledger'] });
+    expect((await httpGet(PORTS.ledger.sidecar, '/', { authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await httpGet(PORTS.ledger.sidecar, '/')).status).toBe(401);
+    const ready = await httpGet(PORTS.ledger.admin, '/readyz');
+    expect({ status: ready.status, body: ready.body }).toEqual({ status: 200, body: 'ready\nkubernetes: ready\n' });
+  }, SETUP_TIMEOUT_MS);
+});

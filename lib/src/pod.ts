@@ -48,7 +48,7 @@ export function createDeployment(scope: Construct, config: ResolvedProps, servic
   deployment.select(kplus.LabelSelector.of({ labels: { ...config.selectorLabels } }));
 
   const sidecar = [...deployment.containers, ...deployment.initContainers].find((c) => c.name === CONTAINER_NAMES.sidecar)!;
-  mountTokens(scope, sidecar, config.tokenSecretName);
+  if (config.tokenSecretName !== undefined) mountTokens(scope, sidecar, config.tokenSecretName);
   addRoutesEnvOnAppend(sidecar, config.routes, config.constructPath);
   mountJwtIssuers(scope, sidecar, config.jwtIssuers.mounts);
   patchPodSpec(deployment, config);

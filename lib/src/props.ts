@@ -68,7 +68,7 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
   const scaling = resolveScaling(props);
   const networkPolicy = resolveNetworkPolicy(props);
   const jwtIssuers = resolveJwtIssuers(props.jwtIssuers ?? []);
-  const tokens = resolveTokens(props, naming.name);
+  const tokens = resolveTokens(props, naming.name, { jwtIssuers: jwtIssuers.specs.length > 0, serviceAccountAuth: props.serviceAccountAuth !== undefined });
   const forwarding = resolveForwarding(props);
   const routes = resolveRoutes(props, jwtIssuers.specs.map((s) => s.name));
   const kubernetesAuth = resolveServiceAccountAuth(props.serviceAccountAuth, naming.name);

@@ -61,6 +61,12 @@ export interface RouteRule {
    * @default - none
    */
   readonly claims?: RouteClaim[];
+  /**
+   * With `RouteEffect.SUBJECTS`: true admits every static token (a caller whose credential is no
+   * JWT). allowCallsFrom's rule sets it when the app has static tokens, so they keep what the default admitted.
+   * @default false
+   */
+  readonly anyStaticToken?: boolean;
 }
 
 /**
@@ -114,6 +120,8 @@ function ruleSpec(prop: string, rule: RouteRule): RouteRuleSpec {
     ...(rule.claims !== undefined
       ? { claims: Array.isArray(rule.claims) ? rule.claims.map((c): RouteClaimSpec => (typeof c === 'object' && c !== null ? { issuer: c.issuer, claim: c.claim, value: c.value } : c)) : rule.claims }
       : {}),
+    // false is unset; anything else is passed on for the contract to refuse.
+    ...(rule.anyStaticToken !== undefined && rule.anyStaticToken !== false ? { anyStaticToken: rule.anyStaticToken } : {}),
   };
 }
 

@@ -56,8 +56,8 @@ export class SidecarApp extends Construct {
   readonly mainServicePort: number;
   /** Service port number in front of the sidecar: the one clients, Ingresses and routes should use. */
   readonly sidecarServicePort: number;
-  /** Name of the Secret the tokens are read from. */
-  readonly tokenSecretName: string;
+  /** Name of the Secret the static tokens are read from; undefined when `staticTokens` is off. */
+  readonly tokenSecretName?: string;
   /** Labels that select this app's pods. */
   readonly selectorLabels: { [key: string]: string };
   /** The pods' own ServiceAccount (named like the app): their identity as callers. No token is automounted. */
@@ -155,6 +155,11 @@ export class SidecarApp extends Construct {
    *   a token for this audience, gets 403 there. Rules added after it would never match: add them
    *   before. An earlier `authenticated` rule would admit every pod of the cluster, so it is refused
    *   unless `serviceAccountAuth` was set on purpose.
+   * - The callers of the other sources keep what they had: with `defaultRouteEffect` AUTHENTICATED
+   *   (the default), the `/*` rule also admits every static token (`anyStaticToken`, when
+   *   `staticTokens` is on) and every JWT issuer's callers (`<issuer>:*`), as the default did on the
+   *   paths it now decides. With DENY it admits only the connected service accounts: static tokens and
+   *   JWTs had 403 there before too. So connecting a caller narrows service accounts only.
    * - This app's NetworkPolicy admits the caller's pods on the sidecar port, never on the main port.
    *
    * The caller's namespace must be known (its metadata or its Chart's `namespace`): it is part of
@@ -174,7 +179,7 @@ export class SidecarApp extends Construct {
     mountCallerToken(caller, containers, this.name, auth.audiences[0]);
     const subject = serviceAccountSubject(namespace, account);
     if (this.callerSubjects === undefined) {
-      this.addRoute({ path: '/*', effect: RouteEffect.SUBJECTS, subjects: [subject] });
+      this.addRoute({ path: '/*', effect: RouteEffect.SUBJECTS, subjects: [subject, ...this.keptSubjects()], ...(this.keepsStaticTokens() ? { anyStaticToken: true } : {}) });
       this.callerSubjects = this.config.routes.rules[this.config.routes.rules.length - 1].subjects as string[];
     } else if (!this.callerSubjects.includes(subject)) {
       this.callerSubjects.push(subject);
@@ -182,6 +187,20 @@ export class SidecarApp extends Construct {
     // Without the NetworkPolicy (networkPolicy: false) every source reaches every port anyway.
     this.networkPolicy?.addIngressRule(peer, [kplus.NetworkPolicyPort.tcp(this.config.sidecar.port)]);
     this.callers.add(caller.node.path);
+  }
+
+  /**
+   * What the default admitted before the `/*` rule took the requests no earlier rule decides: with
+   * the default `authenticated`, every JWT issuer's callers (`<issuer>:*`) and every static token.
+   * The rule keeps them; it only narrows the service accounts. With `deny` there is nothing to keep.
+   */
+  private keptSubjects(): string[] {
+    if (this.config.routes.default !== 'authenticated') return [];
+    return this.config.jwtIssuers.specs.map((s) => `${s.name}:*`);
+  }
+
+  private keepsStaticTokens(): boolean {
+    return this.config.routes.default === 'authenticated' && this.config.staticTokens;
   }
 
   /**

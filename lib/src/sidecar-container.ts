@@ -35,7 +35,7 @@ import type { ResolvedRoutes } from './routes';
 export type SidecarContainerConfig = ResolvedContainers &
   ResolvedLifecycle &
   ResolvedForwarding &
-  Pick<ResolvedNaming, 'constructPath'> & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers };
+  Pick<ResolvedNaming, 'constructPath'> & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers; readonly staticTokens: boolean };
 
 /** The table that leaves SIDECAR_ROUTES unset: no rule, and the default default. */
 const routesAreDefault = (table: ResolvedRoutes) => table.rules.length === 0 && table.default === 'authenticated';
@@ -64,7 +64,8 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
         [SIDECAR_ENV.adminPort, encodeInteger(config.adminPort)],
         [SIDECAR_ENV.upstream, encodeUpstream(main.port)],
         [SIDECAR_ENV.upstreamHealthPath, HEALTH_PATHS.main],
-        [SIDECAR_ENV.tokensDir, TOKENS_MOUNT_PATH],
+        // Unset without static tokens: another credential source is on (the contract's rule).
+        [SIDECAR_ENV.tokensDir, config.staticTokens ? TOKENS_MOUNT_PATH : undefined],
         [SIDECAR_ENV.drainDelayMs, encodeInteger(config.drainDelayMs)],
         [SIDECAR_ENV.upstreamTimeoutMs, encodeInteger(config.upstreamTimeoutMs)],
         // Exit on our own before the kubelet's SIGKILL.

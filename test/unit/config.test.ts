@@ -36,6 +36,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   upstream: 'http://127.0.0.1:8080/',
   upstreamAddress: { hostname: '127.0.0.1', port: 8080, authority: '127.0.0.1:8080' },
   tokensDir: TOKENS,
+  credentialSources: ['tokens'],
   routes: { rules: [], default: 'authenticated' },
   upstreamHealthPath: '/healthz',
   upstreamTimeoutMs: 15_000,
@@ -99,6 +100,7 @@ describe('sidecar loadConfig', () => {
       upstream: 'http://[::1]:9000/',
       upstreamAddress: { hostname: '::1', port: 9000, authority: '[::1]:9000' },
       tokensDir: '/etc/tokens',
+      credentialSources: ['tokens', 'jwt:idp'],
       routes: {
         rules: [
           { path: '/version', effect: 'public' },
@@ -208,15 +210,11 @@ describe('sidecar loadConfig', () => {
     expect(loadSidecarConfig({ [SIDECAR_ENV.tokensDir]: '/t\u00f6kens dir' }).tokensDir).toBe('/t\u00f6kens dir');
   });
 
-  it('requires the tokens directory (unset or empty)', () => {
+  it('requires the tokens directory (unset or empty) when no other credential source is set', () => {
+    const reason = 'is required when neither SIDECAR_JWT_ISSUERS nor SIDECAR_KUBERNETES_AUTH is set (the sidecar would have no credential source): the directory holding one file per token';
     for (const env of [{}, { [SIDECAR_ENV.tokensDir]: '' }]) {
       const e = refusal(() => loadSidecarConfig(env), ConfigError);
-      expect([e.name, e.variable, e.reason, e.message]).toEqual([
-        'ConfigError',
-        'SIDECAR_TOKENS_DIR',
-        'is required: the directory holding one file per token',
-        'SIDECAR_TOKENS_DIR: is required: the directory holding one file per token',
-      ]);
+      expect([e.name, e.variable, e.reason, e.message]).toEqual(['ConfigError', 'SIDECAR_TOKENS_DIR', reason, `SIDECAR_TOKENS_DIR: ${reason}`]);
     }
   });
 

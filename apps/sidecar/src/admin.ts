@@ -19,6 +19,8 @@ export interface AdminOptions {
   readonly logger: Logger;
   /** Reason readiness must fail regardless of the upstream (shutting down, no tokens), or undefined. */
   readonly notReadyReason: () => string | undefined;
+  /** One line per configured credential source, `<name>: ready` or why not: the body of /readyz after its verdict. @default none */
+  readonly sources?: () => readonly string[];
   /** Drain for that long, then close the proxy; true once closed cleanly. Without it there is no drain hook. */
   readonly drain?: (drainMs: number) => Promise<boolean>;
 }
@@ -68,14 +70,15 @@ export function createAdminApp(opts: AdminOptions): express.Express {
 
   app.get(HEALTH_PATHS.sidecarLiveness, (_req, res) => text(res, 200, 'ok'));
 
+  const withSources = (verdict: string) => [verdict, ...(opts.sources?.() ?? [])].join('\n');
   app.get(HEALTH_PATHS.sidecarReadiness, async (_req, res) => {
     const local = opts.notReadyReason();
-    if (local !== undefined) return text(res, 503, local);
+    if (local !== undefined) return text(res, 503, withSources(local));
     const upstream = await checkUpstream(opts.upstream, opts.upstreamHealthPath);
     // Shutdown may have begun while we waited.
     const reason = opts.notReadyReason() ?? upstream;
-    if (reason !== undefined) return text(res, 503, reason);
-    return text(res, 200, 'ready');
+    if (reason !== undefined) return text(res, 503, withSources(reason));
+    return text(res, 200, withSources('ready'));
   });
 
   // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.

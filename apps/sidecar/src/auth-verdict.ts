@@ -69,7 +69,7 @@ const fail = (reason: AuthFailureReason, error: BearerError | undefined) => Obje
 export const MISSING = fail('missing', undefined);
 /** An Authorization header of another scheme than Bearer. */
 export const WRONG_SCHEME = fail('wrong_scheme', undefined);
-/** No Authorization header, and no static token loaded. */
+/** No Authorization header, and static tokens are the only source and none is loaded: the sidecar, not the client, is at fault. */
 export const NO_TOKENS_NO_HEADER = fail('no_tokens_loaded', undefined);
 const BEARER_FAILURES = new Map(AUTH_FAILURE_REASONS.map((r) => [r, fail(r, r === 'malformed' ? 'invalid_request' : 'invalid_token')]));
 

@@ -14,10 +14,11 @@ import type { TokenSet } from './tokens';
 const MALFORMED = authFailure('malformed');
 const INVALID = authFailure('invalid_token');
 const NO_TOKENS = authFailure('no_tokens_loaded');
+const NO_STATIC_TOKENS: TokenSet = Object.freeze({ entries: Object.freeze([]), names: Object.freeze([]) });
 
 export interface AuthenticatorOptions {
-  /** Returns the token set in force (read once per request). */
-  readonly tokens: () => TokenSet;
+  /** Returns the token set in force (read once per request); undefined: static tokens are no source. */
+  readonly tokens?: () => TokenSet;
   /** Realm for WWW-Authenticate; printable ASCII without '"' or '\'. */
   readonly realm: string;
   /** Verifies bearer values shaped like a JWT; undefined (no issuers): every value is a static token. */
@@ -64,11 +65,16 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     failure.error === undefined ? challengeBare : failure.error === 'invalid_token' ? challengeInvalid : challengeRequest;
 
   const jwt = opts.jwt;
+  const tokens = opts.tokens ?? (() => NO_STATIC_TOKENS);
+  // no_tokens_loaded names a source that is configured and empty: with another source configured, a
+  // request without a credential is just that, missing; without static tokens, an unknown bearer value is invalid.
+  const emptyNoHeader = jwt === undefined && opts.tokens !== undefined ? NO_TOKENS_NO_HEADER : MISSING;
+  const emptyBearer = opts.tokens !== undefined ? NO_TOKENS : INVALID;
 
   function authenticate(req: IncomingMessage): AuthVerdict {
     const header = req.headers.authorization;
-    const set = opts.tokens();
-    if (header === undefined) return set.entries.length === 0 ? NO_TOKENS_NO_HEADER : MISSING;
+    const set = tokens();
+    if (header === undefined) return set.entries.length === 0 ? emptyNoHeader : MISSING;
     // A header-level syntax error is invalid_request (400): no refreshed token can mend it, so an
     // OAuth client must not be told invalid_token (401), which makes it refresh and retry. That is
     // two Authorization headers (whatever their schemes), and a Bearer scheme not followed by
@@ -82,7 +88,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const verdict = jwt.verify(token);
       if (verdict !== undefined) return verdict;
     }
-    if (set.entries.length === 0) return NO_TOKENS;
+    if (set.entries.length === 0) return emptyBearer;
     const presented = createHash('sha256').update(token, 'utf8').digest();
     // Compare with every digest, no early exit: timing reveals neither content nor length nor position.
     let subject: string | undefined;

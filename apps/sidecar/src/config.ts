@@ -6,6 +6,9 @@ import * as path from 'path';
 import {
   ConfigError,
   DEFAULT_ROUTE_DEFAULT,
+  NO_CREDENTIAL_SOURCE_PROBLEM,
+  credentialSourceNames,
+  hasCredentialSource,
   KUBERNETES_ISSUER_NAME,
   SIDECAR_DEFAULTS,
   SIDECAR_ENV,
@@ -39,7 +42,10 @@ export interface SidecarConfig {
   readonly upstream: URL;
   /** The same, as a socket address. */
   readonly upstreamAddress: UpstreamAddress;
-  readonly tokensDir: string;
+  /** Where the static tokens are read; undefined: static tokens are no source (another one is). */
+  readonly tokensDir: string | undefined;
+  /** Every configured credential source by name (the contract's credentialSourceNames): what /readyz and the logs report. */
+  readonly credentialSources: readonly string[];
   /** The route table: SIDECAR_ROUTES, or SIDECAR_PUBLIC_PATHS as exact public rules. */
   readonly routes: RouteTable;
   readonly upstreamHealthPath: string;
@@ -56,7 +62,7 @@ export interface SidecarConfig {
   readonly logLevel: LogLevel;
   /** Serve the drain hook on the admin port (native-sidecar mode). */
   readonly drainHook: boolean;
-  /** Trusted JWT issuers; empty: only the static tokens authenticate. */
+  /** Trusted JWT issuers; empty: none. */
   readonly jwtIssuers: readonly JwtIssuer[];
   /** Service-account token auth, with the API server's URL resolved; undefined: off. */
   readonly kubernetesAuth: (KubernetesAuth & { readonly apiServer: string }) | undefined;
@@ -151,10 +157,12 @@ function realm(env: Env): string {
   return v;
 }
 
-function tokensDir(env: Env): string {
+/** Optional when another credential source is configured (the contract's rule): undefined then. */
+function tokensDir(env: Env, otherSources: boolean): string | undefined {
   const name = SIDECAR_ENV.tokensDir;
   const v = envText(env, name);
-  if (v === undefined) throw new ConfigError(name, 'is required: the directory holding one file per token');
+  if (v === undefined && otherSources) return undefined;
+  if (v === undefined) throw new ConfigError(name, NO_CREDENTIAL_SOURCE_PROBLEM);
   if (/[\u0000-\u001f]/.test(v)) throw new ConfigError(name, 'must not contain control characters');
   return path.resolve(v);
 }
@@ -170,13 +178,16 @@ export function loadConfig(env: Env): SidecarConfig {
   // Before the rest: route rules name JWT issuers.
   const jwtIssuers = readSetting(env, SIDECAR_ENV.jwtIssuers, SIDECAR_DEFAULTS.jwtIssuers, parseJwtIssuers);
   const kubernetes = kubernetesAuth(env);
+  const others = { jwtIssuers: jwtIssuers.map((i) => i.name), kubernetes: kubernetes !== undefined };
+  const tokens = tokensDir(env, hasCredentialSource({ ...others, staticTokens: false }));
   const cfg: SidecarConfig = {
     host: host(env),
     port: readInteger(env, SIDECAR_ENV.port, SIDECAR_INTEGERS.port),
     adminPort: readInteger(env, SIDECAR_ENV.adminPort, SIDECAR_INTEGERS.adminPort),
     upstream,
     upstreamAddress: upstreamAddressOf(upstream),
-    tokensDir: tokensDir(env),
+    tokensDir: tokens,
+    credentialSources: credentialSourceNames({ ...others, staticTokens: tokens !== undefined }),
     routes: routes(env, [...jwtIssuers.map((i) => i.name), ...(kubernetes === undefined ? [] : [KUBERNETES_ISSUER_NAME])]),
     upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, envText(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
     upstreamTimeoutMs,

@@ -39,7 +39,7 @@ async function main(config: SidecarConfig): Promise<void> {
   try {
     const { port, adminPort } = await sidecar.start();
     logger.info(
-      { port, adminPort, host: config.host, upstream: config.upstream.origin, tokensDir: config.tokensDir, routeRules: config.routes.rules.length, routeDefault: config.routes.default },
+      { port, adminPort, host: config.host, upstream: config.upstream.origin, tokensDir: config.tokensDir, credentialSources: config.credentialSources, routeRules: config.routes.rules.length, routeDefault: config.routes.default },
       'listening',
     );
     flushLogsSoon();

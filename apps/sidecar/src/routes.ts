@@ -22,6 +22,8 @@ export interface CompiledRule {
   readonly subjects: ReadonlySet<string>;
   readonly subjectPrefixes: readonly string[];
   readonly claims: readonly RouteClaimSpec[];
+  /** Every static token admits (a verdict with no issuer). */
+  readonly anyStaticToken: boolean;
 }
 
 interface PrefixRule {
@@ -72,7 +74,8 @@ export function admits(rule: CompiledRule, verdict: AuthVerdict & { ok: true }):
   if (rule.subjects.has(subject)) return true;
   for (let i = 0; i < rule.subjectPrefixes.length; i++) if (subject.startsWith(rule.subjectPrefixes[i])) return true;
   const { issuer, claims } = verdict;
-  if (issuer === undefined || claims === undefined) return false;
+  if (issuer === undefined) return rule.anyStaticToken;
+  if (claims === undefined) return false;
   for (let i = 0; i < rule.claims.length; i++) {
     const c = rule.claims[i];
     if (c.issuer === issuer && claimHolds(claims, c.claim, c.value)) return true;
@@ -91,6 +94,7 @@ export function compileRoutes(table: RouteTable): RouteMatcher {
     subjects: new Set<string>(),
     subjectPrefixes: [],
     claims: [],
+    anyStaticToken: false,
   });
   const exact = new Map<string, ExactRule[]>();
   const exactFolded = new Map<string, ExactRule[]>();
@@ -108,6 +112,7 @@ export function compileRoutes(table: RouteTable): RouteMatcher {
       subjects: new Set(subjects.filter((s) => !s.endsWith('*'))),
       subjectPrefixes: subjects.filter((s) => s.endsWith('*')).map((s) => s.slice(0, -1)),
       claims: spec.claims ?? [],
+      anyStaticToken: spec.anyStaticToken === true,
     });
     // A restrictive rule matches every case of its path: backends such as Express's router ignore case.
     const folded = spec.effect === 'subjects';

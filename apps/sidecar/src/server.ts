@@ -4,7 +4,7 @@
  * machinery costs more than the proxying itself (docs/performance.md).
  */
 import * as http from 'http';
-import { KUBERNETES_ISSUER_NAME, SIDECAR_ENV } from '../../../lib/src/contract';
+import { KUBERNETES_ISSUER_NAME, SIDECAR_ENV, STATIC_TOKENS_SOURCE } from '../../../lib/src/contract';
 import { createAdminApp } from './admin';
 import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';
@@ -28,7 +28,8 @@ import { TokenStore } from './tokens';
 export interface Sidecar {
   readonly proxyServer: http.Server;
   readonly adminServer: http.Server;
-  readonly tokens: TokenStore;
+  /** undefined: static tokens are no source. */
+  readonly tokens: TokenStore | undefined;
   readonly metrics: SidecarMetrics;
   /** Load tokens, bind both ports; resolves with the bound ports. */
   start(): Promise<{ port: number; adminPort: number }>;
@@ -44,9 +45,11 @@ interface KeySources {
   readonly kubernetes: KubernetesKeysStore | undefined;
 }
 
-function createTokenStore(config: SidecarConfig, logger: Logger, metrics: SidecarMetrics): TokenStore {
+function createTokenStore(config: SidecarConfig, logger: Logger, metrics: SidecarMetrics): TokenStore | undefined {
+  if (config.tokensDir === undefined) return undefined;
   return new TokenStore({
     dir: config.tokensDir,
+    otherSources: config.credentialSources.length > 1,
     pollIntervalMs: config.tokensPollIntervalMs,
     logger,
     onReload: (result, count) => {
@@ -113,13 +116,22 @@ function createVerifier(config: SidecarConfig, sources: KeySources): JwtVerifier
   });
 }
 
-/** Ready only once every issuer has had a key set: until then its tokens would all be refused. */
-function keysUnavailableReason(sources: KeySources): string | undefined {
-  for (const store of sources.byName.values()) {
-    const reason = store.unavailableReason;
-    if (reason !== undefined) return reason;
-  }
-  return undefined;
+/** Each configured source by name (config.credentialSources) with why it cannot authenticate yet, or undefined. */
+function sourceStates(config: SidecarConfig, tokens: TokenStore | undefined, keys: KeySources): Array<{ name: string; unavailable: string | undefined }> {
+  return config.credentialSources.map((name) => {
+    const store = name === STATIC_TOKENS_SOURCE ? tokens : keys.byName.get(name === KUBERNETES_ISSUER_NAME ? name : name.slice('jwt:'.length));
+    return { name, unavailable: store?.unavailableReason };
+  });
+}
+
+/**
+ * Ready only once every configured source can authenticate (tokens loaded, each issuer's keys
+ * read): a source without them would refuse all its callers. The first line is the verdict, then one
+ * line per source.
+ */
+function readiness(shuttingDown: boolean, states: ReturnType<typeof sourceStates>): { reason: string | undefined; sources: string[] } {
+  const reason = shuttingDown ? 'shutting down' : states.find((s) => s.unavailable !== undefined)?.unavailable;
+  return { reason, sources: states.map((s) => `${s.name}: ${s.unavailable ?? 'ready'}`) };
 }
 
 export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
@@ -129,7 +141,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
   let jwt: JwtVerifier | undefined;
   const keySources = createKeySources(config, logger, metrics, () => jwt?.clearCache());
   jwt = createVerifier(config, keySources);
-  const authenticator = createAuthenticator({ tokens: () => tokens.tokens, realm: config.realm, jwt });
+  const authenticator = createAuthenticator({ tokens: tokens === undefined ? undefined : () => tokens.tokens, realm: config.realm, jwt });
   const admit = createAdmission({ routes: compileRoutes(config.routes), authenticator });
   const forwarder = createForwarder({
     upstream: config.upstreamAddress,
@@ -161,13 +173,14 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
       logger,
-      notReadyReason: () => (lifecycle.shuttingDown ? 'shutting down' : (tokens.unavailableReason ?? keysUnavailableReason(keySources))),
+      notReadyReason: () => readiness(lifecycle.shuttingDown, sourceStates(config, tokens, keySources)).reason,
+      sources: () => readiness(lifecycle.shuttingDown, sourceStates(config, tokens, keySources)).sources,
     }),
   );
   adminServer.keepAliveTimeout = CLIENT_KEEPALIVE_TIMEOUT_MS;
 
   async function start(): Promise<{ port: number; adminPort: number }> {
-    await Promise.all([tokens.start(), ...[...keySources.byName.values()].map((s) => s.start())]);
+    await Promise.all([tokens?.start(), ...[...keySources.byName.values()].map((s) => s.start())]);
     const port = await listen(proxy.server, config.host, config.port, SIDECAR_ENV.port, SIDECAR_ENV.host);
     const adminPort = await listen(adminServer, config.host, config.adminPort, SIDECAR_ENV.adminPort, SIDECAR_ENV.host);
     return { port, adminPort };

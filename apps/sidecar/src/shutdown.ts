@@ -23,7 +23,8 @@ export interface ShutdownOptions {
   readonly lifecycle: Lifecycle;
   readonly proxy: ProxyServer;
   readonly adminServer: http.Server;
-  readonly tokens: TokenStore;
+  /** undefined: static tokens are no source. */
+  readonly tokens: TokenStore | undefined;
   /** The JWT key sources (files, URLs, the API server): their watches, polls and refresh timers stop. */
   readonly keySources?: readonly { close(): void }[];
   readonly forwarder: Forwarder;
@@ -91,7 +92,7 @@ export function createShutdown(opts: ShutdownOptions): Shutdown {
     }
     shutdownPromise = drainAndClose(opts.drainDelayMs, signal).then((clean) => {
       clearTimeout(deadline);
-      tokens.close();
+      tokens?.close();
       for (const source of opts.keySources ?? []) source.close();
       forwarder.close();
       adminServer.close();

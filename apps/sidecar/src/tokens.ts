@@ -34,6 +34,8 @@ export interface TokenStoreOptions {
   readonly dir: string;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
+  /** Another credential source (JWT issuers, service accounts) is configured: an empty set refuses static tokens only. @default false */
+  readonly otherSources?: boolean;
   /** Called after each reload attempt with the number of tokens now in force. */
   readonly onReload?: (result: 'success' | 'failure', count: number) => void;
 }
@@ -136,7 +138,11 @@ export class TokenStore extends WatchedSource {
       if (changed || trigger !== 'poll') {
         log.error(
           { dir: this.opts.dir, reason, trigger, tokensInForce: this.current.entries.length },
-          this.everLoaded ? 'token reload failed; keeping the last good set' : 'no valid tokens; refusing every request',
+          this.everLoaded
+            ? 'token reload failed; keeping the last good set'
+            : this.opts.otherSources
+              ? 'no valid tokens; refusing every static token (the other credential sources still authenticate)'
+              : 'no valid tokens; refusing every request',
         );
       }
       return;

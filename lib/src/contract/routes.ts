@@ -3,7 +3,7 @@
  * no rule matches. lib/ checks the construct's props with these at synth; the sidecar parses its env
  * with them at start-up. Dependency-free: both sides import it.
  */
-import { quoted } from './settings';
+import { KUBERNETES_ISSUER_NAME, SERVICE_ACCOUNT_SUBJECT, SERVICE_ACCOUNT_SUBJECT_PREFIX, quoted } from './settings';
 import type { Parsed } from './settings';
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
@@ -35,6 +35,8 @@ export interface RouteRuleSpec {
   readonly subjects?: readonly string[];
   /** With effect subjects: JWT claims, any one of which admits. */
   readonly claims?: readonly RouteClaimSpec[];
+  /** With effect subjects: true admits every static token (a caller whose credential is no JWT). Unset: only the listed ones. */
+  readonly anyStaticToken?: boolean;
 }
 
 export interface RouteTableSpec {
@@ -58,7 +60,7 @@ const MAX_CLAIMS = 32;
 const MAX_SUBJECT_CHARS = 256;
 const MAX_CLAIM_VALUE_CHARS = 256;
 const TABLE_FIELDS = ['rules', 'default'];
-const RULE_FIELDS = ['path', 'methods', 'effect', 'subjects', 'claims'];
+const RULE_FIELDS = ['path', 'methods', 'effect', 'subjects', 'claims', 'anyStaticToken'];
 const CLAIM_FIELDS = ['issuer', 'claim', 'value'];
 /** RFC 9110 tchar without lowercase letters: methods are case-sensitive, and every registered one is uppercase. */
 const METHOD = /^[A-Z0-9!#$%&'*+.^_`|~-]{1,32}$/;
@@ -211,11 +213,48 @@ function methodProblem(m: unknown): string | undefined {
   return typeof m === 'string' && METHOD.test(m) ? undefined : `entries must be uppercase HTTP method tokens such as GET, got ${got(m)}`;
 }
 
-function subjectProblem(s: unknown): string | undefined {
+function subjectProblem(s: unknown, issuerNames: readonly string[] | undefined): string | undefined {
   if (typeof s !== 'string' || s.length > MAX_SUBJECT_CHARS || !PRINTABLE.test(s)) return `entries must be 1-${MAX_SUBJECT_CHARS} printable ASCII characters, got ${got(s)}`;
   if (s === '*') return "must not list a bare '*': any authenticated caller is effect authenticated";
   if (s.slice(0, -1).includes('*')) return `entries may hold '*' only at the end (a prefix), got ${quoted(s)}`;
+  return subjectShapeProblem(s, issuerNames);
+}
+
+/** A DNS label (the namespace) and a DNS subdomain (the name) as typed so far: what a prefix entry may stop inside. */
+const PARTIAL_NAMESPACE = /^(?:[a-z0-9][-a-z0-9]{0,62})?$/;
+const PARTIAL_ACCOUNT = /^(?:[a-z0-9][-a-z0-9.]{0,252})?$/;
+const SERVICE_ACCOUNT_SHAPE = 'a service-account subject is system:serviceaccount:<namespace>:<name> (a DNS label and a DNS subdomain, lowercase)';
+
+/**
+ * Why a subjects entry can never match a subject the sidecar forwards, or undefined. Subjects come
+ * in three shapes: a token name (no ':'), `<JWT issuer name>:<claim>`, and
+ * `system:serviceaccount:<namespace>:<name>` (issuer names "system" and "kubernetes" are reserved, so
+ * nothing else starts with those). `issuerNames` unknown: the issuer of an entry is not judged.
+ */
+function subjectShapeProblem(s: string, issuerNames: readonly string[] | undefined): string | undefined {
+  const prefix = s.endsWith('*');
+  const text = prefix ? s.slice(0, -1) : s;
+  const colon = text.indexOf(':');
+  if (colon === -1) return undefined;
+  const issuer = text.slice(0, colon);
+  if (issuer === 'system' || SERVICE_ACCOUNT_SUBJECT_PREFIX.startsWith(text)) return serviceAccountEntryProblem(s, text, prefix);
+  if (issuer === KUBERNETES_ISSUER_NAME) return `entry ${quoted(s)} can never match: service-account subjects carry no "kubernetes:" prefix (${SERVICE_ACCOUNT_SHAPE})`;
+  if (issuerNames !== undefined && !issuerNames.includes(issuer)) {
+    const configured = issuerNames.filter((n) => n !== KUBERNETES_ISSUER_NAME);
+    return `entry ${quoted(s)} can never match: no JWT issuer is named ${quoted(issuer)} (${configured.length === 0 ? 'none is configured' : `configured: ${configured.join(', ')}`}), and a token name holds no ':'`;
+  }
   return undefined;
+}
+
+function serviceAccountEntryProblem(s: string, text: string, prefix: boolean): string | undefined {
+  const never = `entry ${quoted(s)} can never match: ${SERVICE_ACCOUNT_SHAPE}`;
+  if (!prefix) return SERVICE_ACCOUNT_SUBJECT.test(text) ? undefined : never;
+  if (SERVICE_ACCOUNT_SUBJECT_PREFIX.startsWith(text)) return undefined;
+  if (!text.startsWith(SERVICE_ACCOUNT_SUBJECT_PREFIX)) return never;
+  const [namespace, account, ...more] = text.slice(SERVICE_ACCOUNT_SUBJECT_PREFIX.length).split(':');
+  if (more.length > 0 || !PARTIAL_NAMESPACE.test(namespace)) return never;
+  if (account === undefined) return undefined;
+  return namespace !== '' && PARTIAL_ACCOUNT.test(account) ? undefined : never;
 }
 
 function claimProblem(c: unknown, issuerNames: readonly string[] | undefined): string | undefined {
@@ -245,15 +284,16 @@ function ruleProblem(rule: unknown, issuerNames: readonly string[] | undefined):
     const problem = listProblem('methods', rule.methods, MAX_METHODS, methodProblem);
     if (problem !== undefined) return `${problem} (leave methods unset for every method)`;
   }
-  const { effect, subjects, claims } = rule;
+  const { effect, subjects, claims, anyStaticToken } = rule;
   if (!(ROUTE_EFFECTS as readonly unknown[]).includes(effect)) return `effect must be one of ${ROUTE_EFFECTS.join(', ')}, got ${got(effect)}`;
   if (effect !== 'subjects') {
-    if (subjects !== undefined || claims !== undefined) return `subjects and claims go with effect subjects, not ${effect}`;
+    if (subjects !== undefined || claims !== undefined || anyStaticToken !== undefined) return `subjects, claims and anyStaticToken go with effect subjects, not ${effect}`;
     return undefined;
   }
-  if (subjects === undefined && claims === undefined) return 'with effect subjects needs at least one entry in subjects or claims';
+  if (anyStaticToken !== undefined && anyStaticToken !== true) return `anyStaticToken must be true or unset, got ${got(anyStaticToken)}`;
+  if (subjects === undefined && claims === undefined && anyStaticToken === undefined) return 'with effect subjects needs at least one entry in subjects or claims, or anyStaticToken';
   if (subjects !== undefined) {
-    const problem = listProblem('subjects', subjects, MAX_SUBJECTS, subjectProblem);
+    const problem = listProblem('subjects', subjects, MAX_SUBJECTS, (e) => subjectProblem(e, issuerNames));
     if (problem !== undefined) return problem;
   }
   if (claims !== undefined) {
@@ -350,6 +390,7 @@ export function encodeRoutes(table: RouteTableSpec): string | undefined {
     effect: r.effect,
     ...(r.subjects !== undefined ? { subjects: r.subjects } : {}),
     ...(r.claims !== undefined ? { claims: r.claims.map((c) => ({ issuer: c.issuer, claim: c.claim, value: c.value })) } : {}),
+    ...(r.anyStaticToken === true ? { anyStaticToken: true as const } : {}),
   }));
   return JSON.stringify(deny ? { rules, default: 'deny' } : { rules });
 }
@@ -374,6 +415,7 @@ export function parseRoutes(text: string, issuerNames?: readonly string[]): Pars
       effect: r.effect,
       subjects: r.subjects === undefined ? undefined : Object.freeze([...r.subjects]),
       claims: r.claims === undefined ? undefined : Object.freeze(r.claims.map((c) => Object.freeze({ issuer: c.issuer, claim: c.claim, value: c.value }))),
+      anyStaticToken: r.anyStaticToken,
     }),
   );
   return ok(Object.freeze({ rules: Object.freeze(rules), default: defaultEffect }));

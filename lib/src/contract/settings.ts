@@ -4,7 +4,7 @@
  * their env with them at start-up. Each side words its own error (a prop name or a variable name);
  * the rule itself lives only here.
  */
-import { ADDRESSES, DEFAULT_PORTS, HEALTH_PATHS } from './names';
+import { ADDRESSES, DEFAULT_PORTS, HEALTH_PATHS, SIDECAR_ENV } from './names';
 import { DEFAULT_TIMING_BUDGET, DEFAULT_TIMING_INPUTS, timingBudget } from './timing';
 
 /** A parse result: the value, or why the text is not one. `problem` reads after the setting's name. */
@@ -650,6 +650,40 @@ export function parseKubernetesAuth(text: string): Parsed<KubernetesAuth> {
     maxLifetimeSeconds: s.maxLifetimeSeconds,
   });
 }
+
+/**
+ * The credential sources of a sidecar: static tokens (a tokens directory), JWT issuers, and
+ * service-account tokens. Any mix is valid, each on its own too; none at all is not: such a sidecar
+ * could only refuse. So the tokens directory is required only when no other source is configured.
+ */
+export interface CredentialSources {
+  /** A tokens directory is configured. */
+  readonly staticTokens: boolean;
+  /** The names of the JWT issuers. */
+  readonly jwtIssuers: readonly string[];
+  /** Service-account token auth is on. */
+  readonly kubernetes: boolean;
+}
+
+/** The name /readyz, the logs and the docs give the static-token source. */
+export const STATIC_TOKENS_SOURCE = 'tokens';
+
+/** Each configured source by name, in a fixed order: `tokens`, `jwt:<issuer>` for each issuer, `kubernetes`. */
+export function credentialSourceNames(sources: CredentialSources): string[] {
+  return [
+    ...(sources.staticTokens ? [STATIC_TOKENS_SOURCE] : []),
+    ...sources.jwtIssuers.map((name) => `jwt:${name}`),
+    ...(sources.kubernetes ? [KUBERNETES_ISSUER_NAME] : []),
+  ];
+}
+
+/** Whether at least one source is configured; without one a sidecar refuses to start (a SidecarApp to synthesize). */
+export function hasCredentialSource(sources: CredentialSources): boolean {
+  return credentialSourceNames(sources).length > 0;
+}
+
+/** Why SIDECAR_TOKENS_DIR cannot be left unset: reads after the variable's name. */
+export const NO_CREDENTIAL_SOURCE_PROBLEM = `is required when neither ${SIDECAR_ENV.jwtIssuers} nor ${SIDECAR_ENV.kubernetesAuth} is set (the sidecar would have no credential source): the directory holding one file per token`;
 
 /** Non-numeric defaults of apps/sidecar, keyed like SIDECAR_ENV. */
 export const SIDECAR_DEFAULTS = {
