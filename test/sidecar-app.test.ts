@@ -260,10 +260,10 @@ describe('default chart (main.ts)', () => {
     for (const rule of rules) expect(rule.ports.length).toBeGreaterThan(0);
   });
 
-  test('graceful rollouts: preStop sleep on both containers, grace period covering drain and shutdown', () => {
+  test("graceful rollouts: both containers' preStop waits on the sidecar's admin port (no sleep in any image), grace period covering drain and shutdown", () => {
     const spec = deployment.spec.template.spec;
     expect(spec.terminationGracePeriodSeconds).toBe(40);
-    for (const c of [main, sidecar]) expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    for (const c of [main, sidecar]) expect(c.lifecycle.preStop).toEqual({ httpGet: { path: '/prestop?ms=5000', port: DEFAULT_PORTS.admin, scheme: 'HTTP' } });
     const shutdownMs = Number(envOf(sidecar)[SIDECAR_ENV.shutdownTimeoutMs]);
     expect(shutdownMs).toBeLessThan((40 - 5) * 1000);
     expect(Number(envOf(main)[MAIN_ENV.drainDelayMs])).toBeGreaterThan(Number(envOf(sidecar)[SIDECAR_ENV.drainDelayMs]));
@@ -464,9 +464,11 @@ describe('SidecarApp props', () => {
     const spec = podSpec(manifests);
     const sidecar = container(manifests, 'sidecar');
     expect(spec.terminationGracePeriodSeconds).toBe(60);
-    for (const c of spec.containers) expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '10']);
+    for (const c of spec.containers) expect(c.lifecycle.preStop.httpGet).toMatchObject({ path: '/prestop?ms=10000', port: DEFAULT_PORTS.admin });
     expect(envOf(sidecar)).toMatchObject({ [SIDECAR_ENV.drainDelayMs]: '8000', [SIDECAR_ENV.upstreamTimeoutMs]: '30000', [SIDECAR_ENV.shutdownTimeoutMs]: '48000' });
     expect(envOf(container(manifests, 'main'))[MAIN_ENV.drainDelayMs]).toBe('13000');
+    // No wait asked for: no hook at all.
+    for (const c of podSpec(synthApp({ preStopDelaySeconds: 0 })).containers) expect(c.lifecycle).toBeUndefined();
   });
 
   test('more than one replica adds a PodDisruptionBudget and spreads pods across nodes', () => {

@@ -36,6 +36,11 @@ export interface LaunchOptions {
    * `logs()` get no stdout after that. @default a pipe
    */
   readonly stdoutFile?: string;
+  /**
+   * Run this program instead of node and an app's entry (a local stand-in for an image that is not
+   * ours); `args` follow it, `entry` and `wrapper` do not apply. Looked up on PATH. @default node runs the entry
+   */
+  readonly command?: readonly string[];
   /** Give the process its own process group, so a terminal's Ctrl-C reaches only this one. @default false */
   readonly detached?: boolean;
   /** Every output line as it comes. @default none (the lines are still kept) */
@@ -77,12 +82,21 @@ export interface RunningApp extends LaunchedApp {
   readonly adminPort?: number;
 }
 
-function spawnNode(label: string, opts: LaunchOptions, stdout: 'pipe' | number): ChildProcess {
+/** Node and the entry (behind the wrapper), or opts.command; then the args. */
+function commandLine(label: string, opts: LaunchOptions): string[] {
+  if (opts.command !== undefined) {
+    if (opts.command.length === 0) throw new Error(`${label}: command is empty`);
+    return [...opts.command, ...(opts.args ?? [])];
+  }
   const entry = opts.entry ?? entryOf(label as AppName);
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+  return [...(opts.wrapper ?? []), appsNode(), entry, ...(opts.args ?? [])];
+}
+
+function spawnProcess(label: string, opts: LaunchOptions, stdout: 'pipe' | number): ChildProcess {
+  const command = commandLine(label, opts);
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
-  const command = [...(opts.wrapper ?? []), appsNode(), entry, ...(opts.args ?? [])];
   // taskset execs its command, so child.pid stays the app's (or the wrapper's) own pid.
   const argv = opts.cpus === undefined ? command : ['taskset', '-c', opts.cpus, ...command];
   return spawn(argv[0], argv.slice(1), { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', stdout, 'pipe'], detached: opts.detached ?? false });
@@ -99,7 +113,7 @@ function launch(label: string, opts: LaunchOptions): Launch {
   const stdoutFd = opts.stdoutFile === undefined ? undefined : fs.openSync(opts.stdoutFile, 'w');
   let child: ChildProcess;
   try {
-    child = spawnNode(label, opts, stdoutFd ?? 'pipe');
+    child = spawnProcess(label, opts, stdoutFd ?? 'pipe');
   } finally {
     if (stdoutFd !== undefined) fs.closeSync(stdoutFd);
   }
@@ -187,7 +201,7 @@ export function startApp(app: AppName | (string & {}), opts: StartOptions = {}):
 
 /** Run an app to completion (e.g. a config error) and return its exit code and output. */
 export function runToExit(app: AppName, env: Readonly<Record<string, string | undefined>>, timeoutMs = START_TIMEOUT_MS): Promise<{ code: number | null; output: string }> {
-  const child = spawnNode(app, { env }, 'pipe');
+  const child = spawnProcess(app, { env }, 'pipe');
   let output = '';
   child.stdout!.on('data', (c) => (output += c));
   child.stderr!.on('data', (c) => (output += c));

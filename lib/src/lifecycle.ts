@@ -3,7 +3,7 @@
  * against the contract's `timingBudget`), and the preStop hooks that follow from them.
  */
 import * as kplus from 'cdk8s-plus-28';
-import { DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, encodeDrainHook, timingBudget } from './contract';
+import { DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, encodeDrainHook, encodePreStopWait, timingBudget } from './contract';
 import type { TimingBudget } from './contract';
 import type { ResolvedContainers } from './container';
 import * as check from './validate';
@@ -45,8 +45,9 @@ export interface LifecycleProps {
    */
   readonly drainDelayMs?: number;
   /**
-   * preStop sleep of both containers, in seconds: time for the endpoint removal to reach every
-   * kube-proxy before SIGTERM. Needs `sleep` in the images.
+   * preStop wait of both containers, in seconds: time for the endpoint removal to reach every
+   * kube-proxy before SIGTERM. An httpGet to the sidecar's admin port (contract
+   * HEALTH_PATHS.preStopWait), so the images need no shell or `sleep`.
    * @default contract DEFAULT_TIMING_INPUTS.preStopDelaySeconds
    */
   readonly preStopDelaySeconds?: number;
@@ -96,13 +97,16 @@ export function resolveLifecycle(props: LifecycleProps): ResolvedLifecycle {
 }
 
 /**
- * What runs before SIGTERM. Container mode: both sleep, so the endpoint removal reaches every node.
- * Native mode: main's hook is the sidecar's drain, which answers once the sidecar is closed; the
- * sidecar, stopped after main, needs none.
+ * What runs before SIGTERM. Container mode: both containers wait on the sidecar's preStop wait (an
+ * httpGet the kubelet makes to the admin port), so the endpoint removal reaches every node and
+ * neither image needs a shell or `sleep`. The sidecar waits on its own endpoint too: one mechanism
+ * for both, and its image could drop its shell as well. Native mode: main's hook is the sidecar's
+ * drain, which answers once the sidecar is closed; the sidecar, stopped after main, needs none.
  */
 export function preStopOf(config: ResolvedLifecycle & Pick<ResolvedContainers, 'adminPort'>, which: 'main' | 'sidecar'): kplus.ContainerLifecycle | undefined {
   if (config.sidecarMode === SidecarMode.NATIVE) {
     return which === 'main' ? { preStop: kplus.Handler.fromHttpGet(encodeDrainHook(config.drainDelayMs), { port: config.adminPort }) } : undefined;
   }
-  return config.preStopDelaySeconds > 0 ? { preStop: kplus.Handler.fromCommand(['sleep', String(config.preStopDelaySeconds)]) } : undefined;
+  if (config.preStopDelaySeconds === 0) return undefined;
+  return { preStop: kplus.Handler.fromHttpGet(encodePreStopWait(config.preStopDelaySeconds * 1000), { port: config.adminPort }) };
 }

@@ -2,6 +2,8 @@
  * Run a Deployment's pod on this machine as the kubelet would, with the compiled apps as processes:
  * manifest in, processes out. From each container it takes env, args, ports, probes, preStop and
  * volume mounts; volumes become folders (volumes.ts), env is expanded and rewritten (env.ts).
+ * A container whose image is not ours runs the local program `images` names for that image, with
+ * the container's own command and args, as a kubelet runs an image's ENTRYPOINT and CMD.
  */
 import * as fs from 'fs';
 import * as net from 'net';
@@ -17,6 +19,27 @@ import { Container, Deployment, PodSpec, PodSpecError } from './manifest';
 import { probePasses, probeTarget, runProbe } from './probes';
 import { mintProjectedTokens, mountsOf, prepareVolumes, VolumeSources } from './volumes';
 
+/**
+ * What stands in locally for an image that is not one of our apps: its ENTRYPOINT and CMD as local
+ * command lines (programs on this machine's PATH). As on a kubelet, the container's `command`
+ * replaces the entrypoint (and drops the CMD), its `args` replace the CMD.
+ */
+export interface LocalImage {
+  /** The image's ENTRYPOINT. @default none: the container must set `command` */
+  readonly entrypoint?: readonly string[];
+  /** The image's CMD. @default none */
+  readonly cmd?: readonly string[];
+}
+
+/** One step of a stop, as the runner did it: when (performance.now()), which container, what. */
+export interface PodEvent {
+  readonly at: number;
+  readonly container: string;
+  readonly event: 'preStop start' | 'preStop end' | 'SIGTERM' | 'SIGKILL' | 'exit';
+  /** For `preStop end`: what the hook answered (`HTTP 200`, `slept`, or the error). For `exit`: the exit status. */
+  readonly detail?: string;
+}
+
 export interface RunPodOptions extends VolumeSources {
   /** Compiled entry of a container. @default the app of the container's name (tools/apps.ts entryOf) */
   readonly entryOf?: (containerName: string) => string;
@@ -30,6 +53,8 @@ export interface RunPodOptions extends VolumeSources {
   readonly onLine?: (container: string, line: string) => void;
   /** Folder for the volumes. @default a new temp folder, removed by stop() */
   readonly workDir?: string;
+  /** Images that are not our apps, by the manifest's image name, and what runs for each. @default none: every container runs the app of its name */
+  readonly images?: Readonly<Record<string, LocalImage>>;
 }
 
 export interface RunningContainer {
@@ -62,6 +87,8 @@ export interface RunningPod {
   readonly workDir: string;
   /** Resolves with the first container that exits on its own (a crash, from the pod's point of view). */
   readonly firstExit: Promise<{ name: string; code: ExitStatus }>;
+  /** What stop() did, in order: preStop start and end, signals, exits. */
+  readonly events: readonly PodEvent[];
   /** Stop every container and remove the temp folder. Resolves with each exit code. @default mode 'kubelet' */
   stop(mode?: StopMode): Promise<Record<string, ExitStatus>>;
 }
@@ -75,18 +102,28 @@ function appEntryOf(containerName: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The command line of a container whose image `images` maps: entrypoint and CMD, overridden by the container's command and args. */
+function foreignCommandLine(container: Container, image: LocalImage, env: Readonly<Record<string, string>>): { command: string[]; args: string[] } {
+  const command = container.command?.length ? container.command : image.entrypoint;
+  if (!command?.length) throw new PodSpecError(`container ${container.name} command`, `image ${container.image} has no local entrypoint; set command`);
+  const args = container.args ?? (container.command?.length ? [] : (image.cmd ?? []));
+  // The kubelet expands $(VAR) in command and args alike.
+  return { command: command.map((a) => expandVars(a, env)), args: args.map((a) => expandVars(a, env)) };
+}
+
 function startContainer(container: Container, deployment: Deployment, volumes: Record<string, string>, opts: RunPodOptions): RunningContainer {
-  if (container.command?.length) {
-    throw new PodSpecError(`container ${container.name} command`, "replaces the image's ENTRYPOINT; the local runner only runs the compiled app (use args)");
+  const image = container.image === undefined ? undefined : opts.images?.[container.image];
+  if (!image && container.command?.length) {
+    throw new PodSpecError(`container ${container.name} command`, "replaces the image's ENTRYPOINT; the local runner runs the compiled app (use args), or a program for an image named in `images`");
   }
-  const entry = (opts.entryOf ?? appEntryOf)(container.name);
   const env = { ...opts.kubeletEnv, ...containerEnv(container, deployment, mountsOf(container, volumes), opts.localEnv?.[container.name]) };
-  const args = (container.args ?? []).map((a) => expandVars(a, env));
+  const foreign = image && foreignCommandLine(container, image, env);
+  const entry = foreign ? undefined : (opts.entryOf ?? appEntryOf)(container.name);
+  const args = foreign ? foreign.args : (container.args ?? []).map((a) => expandVars(a, env));
   const launched = spawnApp(container.name, {
-    entry,
+    // Our images set NODE_ENV=production (see apps/*/Dockerfile); a foreign one gets the manifest's env only.
+    ...(foreign ? { command: foreign.command, env } : { entry, env: { NODE_ENV: 'production', ...env } }),
     args,
-    // The image sets NODE_ENV=production (see apps/*/Dockerfile).
-    env: { NODE_ENV: 'production', ...env },
     cwd: REPO_ROOT,
     // Own process group: a terminal Ctrl-C reaches the runner only, which then stops the pod in order.
     detached: true,
@@ -98,7 +135,7 @@ function startContainer(container: Container, deployment: Deployment, volumes: R
     child: launched.child,
     pid: launched.child.pid ?? -1,
     env,
-    argv: [entry, ...args],
+    argv: [...(foreign ? foreign.command : [entry!]), ...args],
     lines: launched.lines,
     exited: launched.exitStatus,
   };
@@ -116,6 +153,8 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
   const ownWorkDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-app-pod-'));
   const containers: Record<string, RunningContainer> = {};
+  const events: PodEvent[] = [];
+  const note = (container: string, event: PodEvent['event'], detail?: string) => events.push({ at: performance.now(), container, event, detail });
   let stopping = false;
   // The children have their own process group; do not leave them behind if this process exits.
   const killAll = () => {
@@ -129,14 +168,23 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
     const deadline = Date.now() + (spec.terminationGracePeriodSeconds ?? 30) * 1000;
     const stopOne = async (c: RunningContainer) => {
       const alive = () => c.launched.isRunning();
+      const signal = (sig: 'SIGTERM' | 'SIGKILL') => {
+        note(c.name, sig);
+        c.child.kill(sig);
+      };
+      const exited = () => c.exited.then((code) => (note(c.name, 'exit', String(code)), code));
       if (mode === 'kill') {
-        if (alive()) c.child.kill('SIGKILL');
-        return [c.name, await c.exited] as const;
+        if (alive()) signal('SIGKILL');
+        return [c.name, await exited()] as const;
       }
-      const timer = setTimeout(() => alive() && c.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
-      if (mode === 'kubelet' && alive()) await runPreStop(all.find((s) => s.name === c.name)!, Math.max(0, deadline - Date.now()));
-      if (alive()) c.child.kill('SIGTERM');
-      const code = await c.exited;
+      const timer = setTimeout(() => alive() && signal('SIGKILL'), Math.max(0, deadline - Date.now()));
+      const declared = all.find((s) => s.name === c.name)!;
+      if (mode === 'kubelet' && declared.lifecycle?.preStop && alive()) {
+        note(c.name, 'preStop start');
+        note(c.name, 'preStop end', await runPreStop(declared, Math.max(0, deadline - Date.now())));
+      }
+      if (alive()) signal('SIGTERM');
+      const code = await exited();
       clearTimeout(timer);
       return [c.name, code] as const;
     };
@@ -172,7 +220,7 @@ export async function runPod(deployment: Deployment, opts: RunPodOptions = {}): 
     const notReady = ready.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (notReady.length === 1) throw notReady[0];
     if (notReady.length > 1) throw new Error(notReady.map((e) => e.message).join('\n'));
-    return { containers, volumes, workDir, firstExit, stop };
+    return { containers, volumes, workDir, firstExit, events, stop };
   } catch (err) {
     await stop('kill');
     throw err;
@@ -220,14 +268,22 @@ async function assertPortsFree(ports: Map<number, string>): Promise<void> {
   }
 }
 
-async function runPreStop(container: Container, graceMs: number): Promise<void> {
+/** Run the container's preStop hook, bounded by what is left of the grace period; resolves with what it answered. */
+async function runPreStop(container: Container, graceMs: number): Promise<string> {
   const preStop = container.lifecycle?.preStop;
-  if (!preStop) return;
+  if (!preStop) return 'none';
   const command = preStop.exec?.command;
-  if (preStop.sleep) await sleep(Math.min(preStop.sleep.seconds * 1000, graceMs));
-  else if (command && command[0] === 'sleep' && command.length === 2 && /^\d+(\.\d+)?$/.test(command[1])) await sleep(Math.min(Number(command[1]) * 1000, graceMs));
-  else if (preStop.httpGet) await runProbe({ httpGet: preStop.httpGet, timeoutSeconds: graceMs / 1000 }, container, `container ${container.name} preStop`).catch(() => undefined);
-  else throw new PodSpecError(`container ${container.name} lifecycle.preStop`, 'only `sleep N`, sleep and httpGet hooks are supported locally');
+  const slept = async (ms: number) => (await sleep(Math.min(ms, graceMs)), 'slept');
+  if (preStop.sleep) return slept(preStop.sleep.seconds * 1000);
+  if (command && command[0] === 'sleep' && command.length === 2 && /^\d+(\.\d+)?$/.test(command[1])) return slept(Number(command[1]) * 1000);
+  if (preStop.httpGet) {
+    // A failed hook does not stop the kubelet either: it goes on to SIGTERM.
+    return runProbe({ httpGet: preStop.httpGet, timeoutSeconds: graceMs / 1000 }, container, `container ${container.name} preStop`).then(
+      (status) => `HTTP ${status}`,
+      (err: Error) => err.message,
+    );
+  }
+  throw new PodSpecError(`container ${container.name} lifecycle.preStop`, 'only `sleep N`, sleep and httpGet hooks are supported locally');
 }
 
 /** Poll one probe of a container until it passes; no probe passes at once. */

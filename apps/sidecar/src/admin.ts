@@ -4,7 +4,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
-import { DRAIN_HOOK_QUERY, HEALTH_PATHS, SIDECAR_INTEGERS, parseInteger } from '../../../lib/src/contract';
+import { DRAIN_HOOK_QUERY, HEALTH_PATHS, PRE_STOP_WAIT_MS, SIDECAR_INTEGERS, parseInteger } from '../../../lib/src/contract';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
@@ -79,6 +79,21 @@ export function createAdminApp(opts: AdminOptions): express.Express {
     const reason = opts.notReadyReason() ?? upstream;
     if (reason !== undefined) return text(res, 503, withSources(reason));
     return text(res, 200, withSources('ready'));
+  });
+
+  // Container mode's preStop of both containers: the kubelet waits here, so no image needs `sleep`.
+  // It only waits: in that mode each container's own SIGTERM starts its drain.
+  app.get(HEALTH_PATHS.preStopWait, (req, res) => {
+    const raw = req.query[DRAIN_HOOK_QUERY];
+    const parsed = typeof raw === 'string' ? parseInteger(PRE_STOP_WAIT_MS, raw) : undefined;
+    if (parsed === undefined || !parsed.ok) return text(res, 400, `${DRAIN_HOOK_QUERY} must be an integer in ${PRE_STOP_WAIT_MS.min}..${PRE_STOP_WAIT_MS.max}`);
+    opts.logger.info({ waitMs: parsed.value }, 'preStop wait called');
+    const timer = setTimeout(() => {
+      opts.logger.info({ waitMs: parsed.value }, 'preStop wait answered');
+      text(res, 200, 'waited');
+    }, parsed.value);
+    // A caller that gives up (or the shutdown's closeAllConnections) leaves no timer behind.
+    res.on('close', () => clearTimeout(timer));
   });
 
   // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.

@@ -143,6 +143,12 @@ export const HEALTH_PATHS = {
    * before main gets SIGTERM. See encodeDrainHook.
    */
   drain: '/drain',
+  /**
+   * apps/sidecar preStop wait (admin port): answers 200 once `?ms=` have passed, and does nothing
+   * else (no drain, no close). Both containers' preStop in container mode, so neither image needs a
+   * shell or `sleep`. See encodePreStopWait and PRE_STOP_WAIT_MS.
+   */
+  preStopWait: '/prestop',
 } as const;
 
 /** The query parameter of the drain hook: how long to keep forwarding before closing, in ms. */
@@ -156,6 +162,11 @@ export const SIDECAR_MODES = {
   native: 'native',
 } as const;
 export type SidecarModeName = (typeof SIDECAR_MODES)[keyof typeof SIDECAR_MODES];
+
+/** The preStop wait's path and query for a wait of `waitMs` (within PRE_STOP_WAIT_MS). Same query name as the drain hook. */
+export function encodePreStopWait(waitMs: number): string {
+  return `${HEALTH_PATHS.preStopWait}?${DRAIN_HOOK_QUERY}=${waitMs}`;
+}
 
 /** The drain hook's path and query for a drain of `drainDelayMs`. */
 export function encodeDrainHook(drainDelayMs: number): string {

@@ -58,6 +58,16 @@ export const POD_TIMING_INTEGERS = {
   terminationGracePeriodSeconds: { min: 0, max: 3_600, default: DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds },
 } as const satisfies Record<string, IntegerRule>;
 
+/**
+ * The `?ms=` of the preStop wait (HEALTH_PATHS.preStopWait): up to the longest preStopDelaySeconds
+ * a pod may set, so every manifest SidecarApp writes is one the sidecar answers.
+ */
+export const PRE_STOP_WAIT_MS: IntegerRule = {
+  min: 0,
+  max: POD_TIMING_INTEGERS.preStopDelaySeconds.max * 1000,
+  default: DEFAULT_TIMING_INPUTS.preStopDelaySeconds * 1000,
+};
+
 /** The longest shutdown bound any valid pod gives the sidecar. */
 const LONGEST_SHUTDOWN_MS = timingBudget({
   drainDelayMs: DRAIN_DELAY.max,

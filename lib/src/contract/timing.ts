@@ -18,7 +18,7 @@ export interface TimingInputs {
   readonly drainDelayMs: number;
   /** Upstream inactivity timeout of the sidecar. */
   readonly upstreamTimeoutMs: number;
-  /** preStop sleep of both containers; SIGTERM comes after it. */
+  /** preStop wait of both containers (the sidecar's preStop wait endpoint); SIGTERM comes after it. */
   readonly preStopDelaySeconds: number;
   /** The pod's terminationGracePeriodSeconds; preStop counts against it. */
   readonly terminationGracePeriodSeconds: number;
