@@ -92,7 +92,8 @@ describe('e2e: the synthesized manifest, run locally', () => {
       (d) => {
         containerOf(d, CONTAINER_NAMES.sidecar).env!.find((e) => e.name === SIDECAR_ENV.upstream)!.name = 'SIDECAR_UPSTREAM_URL';
       },
-      /container sidecar: env SIDECAR_UPSTREAM_URL is not read by apps\/sidecar/,
+      // The sidecar itself refuses an unknown SIDECAR_* name at start-up, before the runner's own env check.
+      /container sidecar exited with 2 before it was ready; output:\nsidecar: SIDECAR_UPSTREAM_URL: is not a setting of the sidecar; did you mean SIDECAR_UPSTREAM\?/,
       undefined,
     ],
     [
