@@ -4,11 +4,10 @@
  * stays up for the SIGTERM that follows main's exit, and then exits at once. Real process, real sockets.
  */
 import * as fs from 'fs';
-import * as http from 'http';
 import * as path from 'path';
 import { DRAIN_HOOK_QUERY, HEALTH_PATHS, SIDECAR_ENV, encodeDrainHook } from '../lib/src/contract';
 import { RunningApp, localSidecarEnv, startApp } from './support/apps';
-import { closedPort, request, tempDir, until } from './support/http';
+import { adminGet, closedPort, request, tempDir, until } from './support/http';
 import { startUpstream } from './support/upstream';
 
 const TOKEN = 'drain-hook-token-0123456789abcdef';
@@ -19,19 +18,6 @@ const HOOK_DRAIN_MS = 2_000;
 const tokens = tempDir('drain-hook-');
 fs.writeFileSync(path.join(tokens.dir, 'ci'), TOKEN);
 afterAll(() => tokens.cleanup());
-
-function adminGet(port: number, urlPath: string): Promise<{ status: number; body: string; ms: number }> {
-  const began = performance.now();
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - began }));
-      })
-      .on('error', reject);
-  });
-}
 
 async function sidecarBefore(upstreamUrl: string): Promise<RunningApp> {
   return startApp('sidecar', {

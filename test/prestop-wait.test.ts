@@ -9,7 +9,7 @@ import * as http from 'http';
 import * as path from 'path';
 import { DRAIN_HOOK_QUERY, HEALTH_PATHS, PRE_STOP_WAIT_MS, SIDECAR_ENV, encodePreStopWait } from '../lib/src/contract';
 import { RunningApp, localSidecarEnv, startApp } from './support/apps';
-import { request, sleep, tempDir, until, within } from './support/http';
+import { adminGet, request, sleep, tempDir, until, within } from './support/http';
 import { startUpstream, TestUpstream } from './support/upstream';
 
 const TOKEN = 'prestop-wait-token-0123456789abcdef';
@@ -28,19 +28,6 @@ afterAll(async () => {
   await upstream?.close();
   tokens.cleanup();
 });
-
-function adminGet(port: number, urlPath: string): Promise<{ status: number; body: string; ms: number }> {
-  const began = performance.now();
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - began }));
-      })
-      .on('error', reject);
-  });
-}
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 

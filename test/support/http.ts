@@ -126,3 +126,17 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
+
+/** A GET with no agent: the status, the body and how long the answer took (admin endpoints that wait). */
+export function adminGet(port: number, urlPath: string): Promise<{ status: number; body: string; ms: number }> {
+  const began = performance.now();
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - began }));
+      })
+      .on('error', reject);
+  });
+}
