@@ -35,6 +35,7 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
     '{"rules":[],"default":"allow"}',
   ],
   [SIDECAR_ENV.upstreamHealthPath]: ['/healthz?x=1', '/health#z', '/he alth'],
+  [SIDECAR_ENV.upstreamCheck]: ['HTTP', 'tcp ', 'grpc', 'exec'],
   [SIDECAR_ENV.upstreamTimeoutMs]: ['1e3', '3600001', '-1'],
   [SIDECAR_ENV.upstreamIdleTimeoutMs]: ['0', 'idle', '600001'],
   [SIDECAR_ENV.headersTimeoutMs]: ['600001', 'fast', '10s'],
@@ -150,6 +151,10 @@ describe('the compiled apps stop with exit code 2 and one line naming the variab
 describe('combinations that are only invalid together name the variable to change', () => {
   it('sidecar: the same proxy and admin port', async () => {
     await expectRefused('sidecar', { [SIDECAR_ENV.port]: '18181', [SIDECAR_ENV.adminPort]: '18181' }, SIDECAR_ENV.adminPort);
+  });
+
+  it.each(['tcp', 'none'])('sidecar: a health path with SIDECAR_UPSTREAM_CHECK=%s, which asks none', async (check) => {
+    await expectRefused('sidecar', { [SIDECAR_ENV.upstreamCheck]: check, [SIDECAR_ENV.upstreamHealthPath]: '/healthz' }, SIDECAR_ENV.upstreamHealthPath);
   });
 
   it('sidecar: a shutdown bound not longer than the drain delay', async () => {

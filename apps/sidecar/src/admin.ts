@@ -4,7 +4,9 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
-import { DRAIN_HOOK_QUERY, HEALTH_PATHS, PRE_STOP_WAIT_MS, SIDECAR_INTEGERS, parseInteger } from '../../../lib/src/contract';
+import * as net from 'net';
+import { DRAIN_HOOK_QUERY, HEALTH_PATHS, PRE_STOP_WAIT_MS, SIDECAR_INTEGERS, UPSTREAM_CHECKS, parseInteger } from '../../../lib/src/contract';
+import type { UpstreamCheck } from '../../../lib/src/contract';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
@@ -14,6 +16,8 @@ const UPSTREAM_CHECK_TIMEOUT_MS = 1_000;
 
 export interface AdminOptions {
   readonly upstream: UpstreamAddress;
+  /** How /readyz checks the main service. @default UPSTREAM_CHECKS.http */
+  readonly upstreamCheck?: UpstreamCheck;
   readonly upstreamHealthPath: string;
   readonly metrics: SidecarMetrics;
   readonly logger: Logger;
@@ -58,6 +62,39 @@ export function checkUpstream(upstream: UpstreamAddress, healthPath: string, tim
   });
 }
 
+/** Connect to the main service's port on a fresh socket and hang up; resolve a failure reason or undefined. Nothing is sent. */
+export function checkUpstreamTcp(upstream: UpstreamAddress, timeoutMs = UPSTREAM_CHECK_TIMEOUT_MS): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: upstream.hostname, port: upstream.port });
+    const done = (reason: string | undefined) => {
+      socket.destroy();
+      resolve(reason);
+    };
+    // A connect timer, not socket.setTimeout: that one counts idle time, and would start again at connect.
+    const timer = setTimeout(() => done(`main service not accepting connections: none within ${timeoutMs} ms`), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      done(undefined);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      done(`main service not accepting connections: ${err.code ?? err.message}`);
+    });
+  });
+}
+
+/** The upstream's part of the readiness verdict: a failure reason, or undefined when ready (or not consulted). */
+function upstreamVerdict(opts: AdminOptions): Promise<string | undefined> {
+  switch (opts.upstreamCheck ?? UPSTREAM_CHECKS.http) {
+    case UPSTREAM_CHECKS.none:
+      return Promise.resolve(undefined);
+    case UPSTREAM_CHECKS.tcp:
+      return checkUpstreamTcp(opts.upstream);
+    default:
+      return checkUpstream(opts.upstream, opts.upstreamHealthPath);
+  }
+}
+
 export function createAdminApp(opts: AdminOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -74,7 +111,7 @@ export function createAdminApp(opts: AdminOptions): express.Express {
   app.get(HEALTH_PATHS.sidecarReadiness, async (_req, res) => {
     const local = opts.notReadyReason();
     if (local !== undefined) return text(res, 503, withSources(local));
-    const upstream = await checkUpstream(opts.upstream, opts.upstreamHealthPath);
+    const upstream = await upstreamVerdict(opts);
     // Shutdown may have begun while we waited.
     const reason = opts.notReadyReason() ?? upstream;
     if (reason !== undefined) return text(res, 503, withSources(reason));

@@ -22,6 +22,7 @@ import {
   apiServerProblem,
   IN_CLUSTER_ENV,
   parseLogLevel,
+  parseUpstreamCheck,
   parsePublicPaths,
   parseRoutes,
   pathProblem,
@@ -31,8 +32,9 @@ import {
   readSetting,
   refuseUnknownEnv,
   standaloneTimingBudget,
+  upstreamCheckUsesHealthPath,
 } from '../../../lib/src/contract';
-import type { Env, JwtIssuer, KubernetesAuth, LogLevel, RouteTable } from '../../../lib/src/contract';
+import type { Env, JwtIssuer, KubernetesAuth, LogLevel, RouteTable, UpstreamCheck } from '../../../lib/src/contract';
 
 export interface SidecarConfig {
   readonly host: string;
@@ -48,6 +50,9 @@ export interface SidecarConfig {
   readonly credentialSources: readonly string[];
   /** The route table: SIDECAR_ROUTES, or SIDECAR_PUBLIC_PATHS as exact public rules. */
   readonly routes: RouteTable;
+  /** How /readyz checks the main service. */
+  readonly upstreamCheck: UpstreamCheck;
+  /** What the http check asks; the default, unused, with the other checks. */
   readonly upstreamHealthPath: string;
   readonly upstreamTimeoutMs: number;
   readonly upstreamIdleTimeoutMs: number;
@@ -157,6 +162,16 @@ function realm(env: Env): string {
   return v;
 }
 
+/** SIDECAR_UPSTREAM_CHECK, and SIDECAR_UPSTREAM_HEALTH_PATH only where the check asks a path. */
+function upstreamCheck(env: Env): { upstreamCheck: UpstreamCheck; upstreamHealthPath: string } {
+  const check = readSetting(env, SIDECAR_ENV.upstreamCheck, SIDECAR_DEFAULTS.upstreamCheck, parseUpstreamCheck);
+  const healthPath = envText(env, SIDECAR_ENV.upstreamHealthPath);
+  if (healthPath !== undefined && !upstreamCheckUsesHealthPath(check)) {
+    throw new ConfigError(SIDECAR_ENV.upstreamHealthPath, `is set, but ${SIDECAR_ENV.upstreamCheck} is ${quoted(check)}, which asks no path: unset one of them`);
+  }
+  return { upstreamCheck: check, upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, healthPath ?? SIDECAR_DEFAULTS.upstreamHealthPath) };
+}
+
 /** Optional when another credential source is configured (the contract's rule): undefined then. */
 function tokensDir(env: Env, otherSources: boolean): string | undefined {
   const name = SIDECAR_ENV.tokensDir;
@@ -189,7 +204,7 @@ export function loadConfig(env: Env): SidecarConfig {
     tokensDir: tokens,
     credentialSources: credentialSourceNames({ ...others, staticTokens: tokens !== undefined }),
     routes: routes(env, [...jwtIssuers.map((i) => i.name), ...(kubernetes === undefined ? [] : [KUBERNETES_ISSUER_NAME])]),
-    upstreamHealthPath: plainPath(SIDECAR_ENV.upstreamHealthPath, envText(env, SIDECAR_ENV.upstreamHealthPath) ?? SIDECAR_DEFAULTS.upstreamHealthPath),
+    ...upstreamCheck(env),
     upstreamTimeoutMs,
     upstreamIdleTimeoutMs: readInteger(env, SIDECAR_ENV.upstreamIdleTimeoutMs, SIDECAR_INTEGERS.upstreamIdleTimeoutMs),
     headersTimeoutMs: readInteger(env, SIDECAR_ENV.headersTimeoutMs, SIDECAR_INTEGERS.headersTimeoutMs),

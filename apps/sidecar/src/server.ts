@@ -170,6 +170,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     createAdminApp({
       drain: config.drainHook ? (drainMs) => drainHook(drainMs) : undefined,
       upstream: config.upstreamAddress,
+      upstreamCheck: config.upstreamCheck,
       upstreamHealthPath: config.upstreamHealthPath,
       metrics,
       logger,

@@ -33,6 +33,11 @@ export const SIDECAR_ENV = {
   publicPaths: 'SIDECAR_PUBLIC_PATHS',
   /** Path on the upstream that /readyz asks; 2xx means "the main service answers". */
   upstreamHealthPath: 'SIDECAR_UPSTREAM_HEALTH_PATH',
+  /**
+   * How /readyz checks the main service: `http` (GET the health path above), `tcp` (a connect to the
+   * upstream's port) or `none` (not at all: main's own readiness probe gates the pod). See UPSTREAM_CHECKS.
+   */
+  upstreamCheck: 'SIDECAR_UPSTREAM_CHECK',
   /** Upstream inactivity timeout (ms); a timeout gives 504. */
   upstreamTimeoutMs: 'SIDECAR_UPSTREAM_TIMEOUT_MS',
   /** Idle timeout of pooled upstream connections (ms). Shorter than the main service's keep-alive timeout. */
@@ -146,7 +151,9 @@ export const HEALTH_PATHS = {
   /**
    * apps/sidecar preStop wait (admin port): answers 200 once `?ms=` have passed, and does nothing
    * else (no drain, no close). Both containers' preStop in container mode, so neither image needs a
-   * shell or `sleep`. See encodePreStopWait and PRE_STOP_WAIT_MS.
+   * shell or `sleep`. With `?until=closed` (PRE_STOP_WAIT_UNTIL) it answers sooner, once the sidecar's
+   * own shutdown has closed its proxy: main's preStop then, so main gets SIGTERM only after the
+   * sidecar has drained. See encodePreStopWait and PRE_STOP_WAIT_MS.
    */
   preStopWait: '/prestop',
 } as const;
@@ -163,9 +170,23 @@ export const SIDECAR_MODES = {
 } as const;
 export type SidecarModeName = (typeof SIDECAR_MODES)[keyof typeof SIDECAR_MODES];
 
+/** The preStop wait's second query parameter: what ends the wait before `?ms=` have passed. */
+export const PRE_STOP_WAIT_UNTIL_QUERY = 'until';
+/** The values of PRE_STOP_WAIT_UNTIL_QUERY. Without it, only the time ends the wait. */
+export const PRE_STOP_WAIT_UNTIL = {
+  /** The sidecar's proxy has finished its shutdown (drain over, listener closed, last connection gone). */
+  sidecarClosed: 'closed',
+} as const;
+
+export interface PreStopWaitOptions {
+  /** Answer as soon as the sidecar's proxy has closed, if that comes before `waitMs`. @default false */
+  readonly untilSidecarClosed?: boolean;
+}
+
 /** The preStop wait's path and query for a wait of `waitMs` (within PRE_STOP_WAIT_MS). Same query name as the drain hook. */
-export function encodePreStopWait(waitMs: number): string {
-  return `${HEALTH_PATHS.preStopWait}?${DRAIN_HOOK_QUERY}=${waitMs}`;
+export function encodePreStopWait(waitMs: number, opts: PreStopWaitOptions = {}): string {
+  const until = opts.untilSidecarClosed === true ? `&${PRE_STOP_WAIT_UNTIL_QUERY}=${PRE_STOP_WAIT_UNTIL.sidecarClosed}` : '';
+  return `${HEALTH_PATHS.preStopWait}?${DRAIN_HOOK_QUERY}=${waitMs}${until}`;
 }
 
 /** The drain hook's path and query for a drain of `drainDelayMs`. */

@@ -60,11 +60,13 @@ export const POD_TIMING_INTEGERS = {
 
 /**
  * The `?ms=` of the preStop wait (HEALTH_PATHS.preStopWait): up to the longest preStopDelaySeconds
- * a pod may set, so every manifest SidecarApp writes is one the sidecar answers.
+ * a pod may set, plus the longest drain and upstream timeout, so every manifest SidecarApp writes is
+ * one the sidecar answers. Main's wait until the sidecar has closed (container mode) spans all three:
+ * the sidecar's own preStop, then its drain, then its last in-flight request.
  */
 export const PRE_STOP_WAIT_MS: IntegerRule = {
   min: 0,
-  max: POD_TIMING_INTEGERS.preStopDelaySeconds.max * 1000,
+  max: POD_TIMING_INTEGERS.preStopDelaySeconds.max * 1000 + DRAIN_DELAY.max + UPSTREAM_TIMEOUT.max,
   default: DEFAULT_TIMING_INPUTS.preStopDelaySeconds * 1000,
 };
 
@@ -139,6 +141,39 @@ export function logLevelProblem(value: string): string | undefined {
 
 export function parseLogLevel(text: string): Parsed<LogLevel> {
   return isLogLevel(text) ? ok(text) : bad(logLevelProblem(text)!);
+}
+
+/** How the sidecar's /readyz checks the main service (SIDECAR_UPSTREAM_CHECK). */
+export const UPSTREAM_CHECKS = {
+  /** GET SIDECAR_UPSTREAM_HEALTH_PATH on a fresh connection; ready on a 2xx. For a main that serves such a path. */
+  http: 'http',
+  /** Ready once a TCP connect to the upstream's host:port succeeds: for a main with no health path (any image). */
+  tcp: 'tcp',
+  /** Main is not consulted: the pod's own readiness probe of the main container gates the pod. */
+  none: 'none',
+} as const;
+export type UpstreamCheck = (typeof UPSTREAM_CHECKS)[keyof typeof UPSTREAM_CHECKS];
+/** The values in the order messages and docs list them. */
+export const UPSTREAM_CHECK_VALUES: readonly UpstreamCheck[] = Object.values(UPSTREAM_CHECKS);
+/** Today's behaviour, and what a main built from apps/main wants. */
+export const DEFAULT_UPSTREAM_CHECK: UpstreamCheck = UPSTREAM_CHECKS.http;
+
+export function isUpstreamCheck(value: unknown): value is UpstreamCheck {
+  return (UPSTREAM_CHECK_VALUES as readonly unknown[]).includes(value);
+}
+
+/** Takes `unknown`: a JavaScript chart can hand the prop anything. */
+export function upstreamCheckProblem(value: unknown): string | undefined {
+  return isUpstreamCheck(value) ? undefined : `must be one of ${UPSTREAM_CHECK_VALUES.join(', ')}, got ${shown(value)}`;
+}
+
+export function parseUpstreamCheck(text: string): Parsed<UpstreamCheck> {
+  return isUpstreamCheck(text) ? ok(text) : bad(`must be one of ${UPSTREAM_CHECK_VALUES.join(', ')}, got ${quoted(text)}`);
+}
+
+/** Only the http check asks a path; a health path given with another check would be silently unused, so it is refused. */
+export function upstreamCheckUsesHealthPath(check: UpstreamCheck): boolean {
+  return check === UPSTREAM_CHECKS.http;
 }
 
 /** Booleans cross the env boundary as exactly "true" or "false". */
@@ -700,6 +735,7 @@ export const SIDECAR_DEFAULTS = {
   host: ADDRESSES.all,
   upstream: encodeUpstream(DEFAULT_PORTS.main),
   upstreamHealthPath: HEALTH_PATHS.main,
+  upstreamCheck: DEFAULT_UPSTREAM_CHECK,
   publicPaths: [] as readonly string[],
   forwardAuthorization: false,
   realm: 'sidecar',
