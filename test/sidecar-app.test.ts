@@ -372,7 +372,7 @@ describe('SidecarApp props', () => {
   test('per-container image, env, resources and args; sidecar behaviour props reach its env', () => {
     const manifests = synthApp({
       imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
-      main: { image: 'acme/orders@sha256:' + 'a'.repeat(64), env: { FEATURE_X: 'on' }, args: ['--verbose'], resources: { memory: { limit: Size.mebibytes(512) } } },
+      main: { image: 'acme/orders@sha256:' + 'a'.repeat(64), contractEnv: true, env: { FEATURE_X: 'on' }, args: ['--verbose'], resources: { memory: { limit: Size.mebibytes(512) } } },
       sidecar: { image: 'acme/auth:3.1.4', env: { SIDECAR_REALM: 'orders' }, resources: { cpu: { request: kplus.Cpu.millis(25) } } },
       publicPaths: ['/healthz', '/version'],
       forwardAuthorization: true,

@@ -230,12 +230,18 @@ describe('routes around the sidecar', () => {
 });
 
 describe('a weakened pod', () => {
-  test('readOnlyRootFilesystem patched to false fails, naming the Deployment construct path', async () => {
+  test('readOnlyRootFilesystem patched to false fails, naming the Deployment construct path (main-writable-root for main, pod-hardening for the sidecar)', async () => {
     const outcome = await validate(
-      mainChart((chart) => ApiObject.of(chart.app.deployment).addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem', false))),
+      mainChart((chart) =>
+        ApiObject.of(chart.app.deployment).addJsonPatch(
+          JsonPatch.replace('/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem', false),
+          JsonPatch.replace('/spec/template/spec/containers/1/securityContext/readOnlyRootFilesystem', false),
+        ),
+      ),
     );
     expect(locations(outcome)).toEqual([
-      'pod-hardening: [sidecar-app/sidecar-app/deployment/Resource] spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem: is false, must be true',
+      'pod-hardening: [sidecar-app/sidecar-app/deployment/Resource] spec.template.spec.containers[1].securityContext.readOnlyRootFilesystem: is false, must be true',
+      'main-writable-root: [sidecar-app/sidecar-app/deployment/Resource] spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem: is false, must be true',
     ]);
     // cdk8s recorded "sidecar-app" as the NetworkPolicy's path; the plugin rebuilds the Deployment's.
     expect(outcome.synthesized.metadata['sidecar-app'].path).toBe('sidecar-app/sidecar-app/network-policy/Resource');
@@ -248,12 +254,12 @@ describe('a weakened pod', () => {
     ['hostPID and hostIPC', [JsonPatch.add(`${POD}/hostPid`, true), JsonPatch.add(`${POD}/hostIpc`, true)], ['spec.template.spec.hostPID: is true', 'spec.template.spec.hostIPC: is true']],
     ['the service account token', [JsonPatch.replace(`${POD}/automountServiceAccountToken`, true)], ['spec.template.spec.automountServiceAccountToken: is true, must be false']],
     ['root', [JsonPatch.replace(c(1, 'runAsUser'), 0), JsonPatch.replace(c(1, 'runAsNonRoot'), false)], ['containers[1].securityContext.runAsNonRoot: is false, must be true', 'containers[1].securityContext.runAsUser: is 0, must be 10001']],
-    ['another group', [JsonPatch.replace(c(0, 'runAsGroup'), 0)], ['containers[0].securityContext.runAsGroup: is 0, must be 10001']],
+    ['another group for the sidecar', [JsonPatch.replace(c(1, 'runAsGroup'), 4242)], ['containers[1].securityContext.runAsGroup: is 4242, must be 10001']],
     ['privileged', [JsonPatch.replace(c(1, 'privileged'), true)], ['containers[1].securityContext.privileged: is true, must be false']],
     ['privilege escalation', [JsonPatch.remove(c(0, 'allowPrivilegeEscalation'))], ['containers[0].securityContext.allowPrivilegeEscalation: is unset, must be false']],
     ['capabilities', [JsonPatch.replace(c(0, 'capabilities/drop'), []), JsonPatch.add(c(1, 'capabilities/add'), ['NET_ADMIN'])], ['containers[0].securityContext.capabilities.drop: is [], must include "ALL"', 'containers[1].securityContext.capabilities.add: is ["NET_ADMIN"], must be empty']],
     ['seccomp', [JsonPatch.replace(c(1, 'seccompProfile/type'), 'Unconfined')], ['containers[1].securityContext.seccompProfile.type: is "Unconfined", must be "RuntimeDefault"']],
-    ['seccomp and non-root removed at both levels', [JsonPatch.remove(c(0, 'seccompProfile')), JsonPatch.remove(`${POD}/securityContext/seccompProfile`), JsonPatch.remove(c(0, 'runAsNonRoot')), JsonPatch.remove(`${POD}/securityContext/runAsNonRoot`)], ['containers[0].securityContext.runAsNonRoot: is unset, must be true', 'containers[0].securityContext.seccompProfile: is unset, must be "RuntimeDefault"']],
+    ['seccomp and non-root removed at both levels', [JsonPatch.remove(c(1, 'seccompProfile')), JsonPatch.remove(`${POD}/securityContext/seccompProfile`), JsonPatch.remove(c(1, 'runAsNonRoot')), JsonPatch.remove(`${POD}/securityContext/runAsNonRoot`)], ['containers[1].securityContext.runAsNonRoot: is unset, must be true', 'containers[1].securityContext.seccompProfile: is unset, must be "RuntimeDefault"']],
     ['a hostPort on the main port', [JsonPatch.add(`${POD}/containers/0/ports/0/hostPort`, 8080)], ['containers[0].ports[0].hostPort: is 8080: the node publishes the main port']],
   ])('%s fails', async (_name, patches, expected) => {
     const outcome = await validate(shop({}, (_chart, app) => patch(app.deployment, ...patches)));
@@ -263,6 +269,39 @@ describe('a weakened pod', () => {
       expect(found[i].startsWith('pod-hardening: [shop/api/deployment/Resource] ')).toBe(true);
       expect(found[i]).toContain(fragment);
     });
+  });
+
+  test.each<[string, JsonPatch[], string[]]>([
+    ['main as root', [JsonPatch.replace(c(0, 'runAsUser'), 0), JsonPatch.replace(c(0, 'runAsNonRoot'), false)], ['containers[0].securityContext.runAsNonRoot: is false, must be true', 'containers[0].securityContext.runAsUser: is 0 (root)']],
+    ['main in the root group', [JsonPatch.replace(c(0, 'runAsGroup'), 0)], ['containers[0].securityContext.runAsGroup: is 0 (root)']],
+    ['non-root removed from main and the pod', [JsonPatch.remove(c(0, 'runAsNonRoot')), JsonPatch.remove(`${POD}/securityContext/runAsNonRoot`)], ['containers[0].securityContext.runAsNonRoot: is unset, must be true']],
+  ])('%s fails main-root, and only that rule', async (_name, patches, expected) => {
+    const found = locations(await validate(shop({}, (_chart, app) => patch(app.deployment, ...patches))));
+    // Removing the pod-level runAsNonRoot leaves the sidecar's own: only main's effective value is gone.
+    expect(found).toHaveLength(expected.length);
+    expected.forEach((fragment, i) => {
+      expect(found[i].startsWith('main-root: [shop/api/deployment/Resource] ')).toBe(true);
+      expect(found[i]).toContain(fragment);
+    });
+  });
+
+  test('main may run as any non-root user and group (an image\u2019s own), the sidecar only as the contract\u2019s', async () => {
+    expectPass(await validate(shop({ main: { image: 'nginxinc/nginx-unprivileged:1.27.3', user: 101, group: 101 } })));
+  });
+
+  test('the weakenings asked for by prop are waived, each by its own rule; the rest of the hardening still holds', async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const props: SidecarAppProps = { main: { image: 'nginx:1.27.3', allowRoot: true, writableRootFilesystem: true } };
+      const waived = await validate(shop(props));
+      expectPass(waived);
+      expect(waived.report.summary.metadata).toMatchObject({ Waived: '4' });
+      // The waiver covers main's root and writable root, not a privileged sidecar.
+      const escalated = await validate(shop(props, (_chart, app) => patch(app.deployment, JsonPatch.replace(c(1, 'privileged'), true))));
+      expect(rules(escalated)).toEqual(['pod-hardening']);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   test('a value removed at container level but kept at pod level passes: the effective value counts', async () => {

@@ -8,54 +8,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { DEFAULT_LOG_LEVEL, DEFAULT_PORTS, RUN_AS } from './contract';
+import { DEFAULT_LOG_LEVEL, DEFAULT_PORTS, HEALTH_PATHS, RUN_AS } from './contract';
+import { LogLevel } from './container-options';
+import type { ContainerOptions } from './container-options';
+import { resolveMainOptions } from './main-options';
+import type { MainContainerOptions, ResolvedMainOptions } from './main-options';
 import * as check from './validate';
-
-/** The log level of both containers (pino's levels). */
-export enum LogLevel {
-  FATAL = 'fatal',
-  ERROR = 'error',
-  WARN = 'warn',
-  INFO = 'info',
-  DEBUG = 'debug',
-  TRACE = 'trace',
-  SILENT = 'silent',
-}
-
-/** Options of the main or the sidecar container. */
-export interface ContainerOptions {
-  /**
-   * Image reference, pinned to a tag (never `latest`) or a digest.
-   * @default "sidecar-app-main:<package version>" / "sidecar-app-sidecar:<package version>"
-   */
-  readonly image?: string;
-  /**
-   * Container port the process listens on.
-   * @default contract DEFAULT_PORTS.main for main, DEFAULT_PORTS.sidecar for the sidecar
-   */
-  readonly port?: number;
-  /**
-   * Name of that container port (IANA service name, at most 15 characters).
-   * @default "main-http" / "sidecar-http"
-   */
-  readonly portName?: string;
-  /**
-   * Extra environment variables. A name the construct already sets (the contract's env) is
-   * rejected rather than silently overridden.
-   * @default - none
-   */
-  readonly env?: { [name: string]: string };
-  /**
-   * CPU and memory requests and limits; each unset field keeps its default.
-   * @default requests 50m CPU / 64Mi; limits 500m CPU / 256Mi (main), 500m CPU / 128Mi (sidecar)
-   */
-  readonly resources?: kplus.ContainerResources;
-  /**
-   * Arguments appended to the image's entry point.
-   * @default - none
-   */
-  readonly args?: string[];
-}
 
 /**
  * The container props of SidecarAppProps. Not part of the jsii API on its own: jsii copies its
@@ -69,10 +27,10 @@ export interface ContainersProps {
    */
   readonly imagePullPolicy?: kplus.ImagePullPolicy;
   /**
-   * The main (application) container.
-   * @default - the defaults of ContainerOptions
+   * The main (application) container: our apps/main, or any image (see docs/main-contract.md).
+   * @default - the defaults of MainContainerOptions
    */
-  readonly main?: ContainerOptions;
+  readonly main?: MainContainerOptions;
   /**
    * The authenticating proxy container.
    * @default - the defaults of ContainerOptions
@@ -119,6 +77,8 @@ export interface ResolvedContainer {
 export interface ResolvedContainers {
   readonly imagePullPolicy: kplus.ImagePullPolicy;
   readonly main: ResolvedContainer;
+  /** What only main has: command, probes, env values, identity, writable paths, mounts. */
+  readonly mainOptions: ResolvedMainOptions;
   readonly sidecar: ResolvedContainer;
   readonly adminPort: number;
   readonly logLevel: LogLevel;
@@ -154,7 +114,9 @@ export function resolveContainers(props: ContainersProps): ResolvedContainers {
     ],
     'container port names in one pod',
   );
+  const mainOptions = resolveMainOptions(props.main ?? {}, { image: main.image, defaultProbe: (ours, period, threshold) => defaultMainProbe(ours, main.port, period, threshold) });
   return {
+    mainOptions,
     imagePullPolicy: check.oneOf('imagePullPolicy', props.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT, PULL_POLICIES),
     main,
     sidecar,
@@ -182,13 +144,24 @@ function resolveContainer(which: 'main' | 'sidecar', options: ContainerOptions, 
   return { image, port, portName, env, requests, limits, args: options.args ? [...options.args] : undefined };
 }
 
-function containerSecurityContext(): kplus.ContainerSecurityContextProps {
+/** Who a container runs as and whether it may write its root: the sidecar's is fixed, main's from its options. */
+export interface ContainerIdentity {
+  readonly user: number;
+  readonly group: number;
+  readonly readOnlyRoot: boolean;
+}
+
+/** The sidecar's, and main's unless its options change it. */
+export const HARDENED_IDENTITY: ContainerIdentity = { user: RUN_AS.user, group: RUN_AS.group, readOnlyRoot: true };
+
+function containerSecurityContext(identity: ContainerIdentity): kplus.ContainerSecurityContextProps {
   return {
-    ensureNonRoot: true,
+    // runAsNonRoot, unless main's options allowed root and asked for it.
+    ensureNonRoot: identity.user !== 0,
     // Numeric: a kubelet refuses runAsNonRoot with a non-numeric image USER it cannot verify.
-    user: RUN_AS.user,
-    group: RUN_AS.group,
-    readOnlyRootFilesystem: true,
+    user: identity.user,
+    group: identity.group,
+    readOnlyRootFilesystem: identity.readOnlyRoot,
     allowPrivilegeEscalation: false,
     privileged: false,
     capabilities: { drop: [kplus.Capability.ALL] },
@@ -196,31 +169,55 @@ function containerSecurityContext(): kplus.ContainerSecurityContextProps {
   };
 }
 
+/** Main's default probe: our image answers the contract's health path; any other server at least accepts on its port. */
+function defaultMainProbe(ours: boolean, port: number, periodSeconds: number, failureThreshold: number): kplus.Probe {
+  if (ours) return httpProbe(HEALTH_PATHS.main, port, periodSeconds, failureThreshold);
+  return kplus.Probe.fromTcpSocket({ port, ...probeTiming(periodSeconds, failureThreshold) });
+}
+
+function probeTiming(periodSeconds: number, failureThreshold: number) {
+  return { periodSeconds: Duration.seconds(periodSeconds), timeoutSeconds: Duration.seconds(2), failureThreshold, successThreshold: 1 };
+}
+
 export function httpProbe(path: string, port: number, periodSeconds: number, failureThreshold: number): kplus.Probe {
   return kplus.Probe.fromHttpGet(path, {
     port,
     scheme: kplus.ConnectionScheme.HTTP,
-    periodSeconds: Duration.seconds(periodSeconds),
-    timeoutSeconds: Duration.seconds(2),
-    failureThreshold,
-    successThreshold: 1,
+    ...probeTiming(periodSeconds, failureThreshold),
   });
 }
 
-/** Env the construct owns, then the user's extra env; a user entry with an owned name is refused. */
-export function toEnv(which: 'main' | 'sidecar', owned: ReadonlyArray<readonly [string, string | undefined]>, extra: Readonly<Record<string, string>>): Record<string, kplus.EnvValue> {
+/**
+ * Env the construct owns, then the user's extra env (`env`, and main's `envVariables`); a user
+ * entry with an owned name is refused.
+ */
+export function toEnv(
+  which: 'main' | 'sidecar',
+  owned: ReadonlyArray<readonly [string, string | undefined]>,
+  extra: Readonly<Record<string, string>>,
+  values: Readonly<Record<string, kplus.EnvValue>> = {},
+): Record<string, kplus.EnvValue> {
   const env: Record<string, kplus.EnvValue> = {};
   for (const [name, value] of owned) if (value !== undefined) env[name] = kplus.EnvValue.fromValue(value);
-  for (const [name, value] of Object.entries(extra)) {
+  const user: Array<[string, string, kplus.EnvValue]> = [
+    ...Object.entries(extra).map(([name, value]): [string, string, kplus.EnvValue] => [`${which}.env`, name, kplus.EnvValue.fromValue(value)]),
+    ...Object.entries(values).map(([name, value]): [string, string, kplus.EnvValue] => [`${which}.envVariables`, name, value]),
+  ];
+  for (const [prop, name, value] of user) {
     // Also the unset ones (e.g. SIDECAR_PUBLIC_PATHS): their props are the checked way in.
-    if (owned.some(([ownedName]) => ownedName === name)) check.fail(`${which}.env`, `must not set ${name}: SidecarApp sets it from its props`);
-    env[name] = kplus.EnvValue.fromValue(value);
+    if (owned.some(([ownedName]) => ownedName === name)) check.fail(prop, `must not set ${name}: SidecarApp sets it from its props`);
+    env[name] = value;
   }
   return env;
 }
 
 /** What both containers get: image, pull policy, args, their port, resources and the hardening. */
-export function commonContainer(config: Pick<ResolvedContainers, 'imagePullPolicy'>, c: ResolvedContainer, portName: string): Omit<kplus.ContainerProps, 'name' | 'envVariables'> {
+export function commonContainer(
+  config: Pick<ResolvedContainers, 'imagePullPolicy'>,
+  c: ResolvedContainer,
+  portName: string,
+  identity: ContainerIdentity = HARDENED_IDENTITY,
+): Omit<kplus.ContainerProps, 'name' | 'envVariables'> {
   return {
     image: c.image,
     imagePullPolicy: config.imagePullPolicy,
@@ -230,6 +227,6 @@ export function commonContainer(config: Pick<ResolvedContainers, 'imagePullPolic
       cpu: { request: c.requests.cpu, limit: c.limits.cpu },
       memory: { request: c.requests.memory, limit: c.limits.memory },
     },
-    securityContext: containerSecurityContext(),
+    securityContext: containerSecurityContext(identity),
   };
 }

@@ -1,8 +1,10 @@
 export { SidecarApp } from './sidecar-app';
-export { LogLevel } from './container';
+export { LogLevel } from './container-options';
+export { MainProbeKind } from './main-options';
 export { SidecarMode } from './lifecycle';
 export type { ServiceAccountAuthOptions } from './identity';
-export type { ContainerOptions } from './container';
+export type { ContainerOptions } from './container-options';
+export type { MainContainerOptions } from './main-options';
 export type { AutoscalingOptions } from './scaling';
 export type { JwtIssuerOptions } from './jwt-issuers';
 export type { SidecarAppProps } from './props';

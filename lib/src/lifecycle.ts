@@ -100,13 +100,21 @@ export function resolveLifecycle(props: LifecycleProps): ResolvedLifecycle {
  * What runs before SIGTERM. Container mode: both containers wait on the sidecar's preStop wait (an
  * httpGet the kubelet makes to the admin port), so the endpoint removal reaches every node and
  * neither image needs a shell or `sleep`. The sidecar waits on its own endpoint too: one mechanism
- * for both, and its image could drop its shell as well. Native mode: main's hook is the sidecar's
- * drain, which answers once the sidecar is closed; the sidecar, stopped after main, needs none.
+ * for both, and its image could drop its shell as well. A main without the contract's env (any
+ * image but ours) does not delay its own exit by MAIN_DRAIN_DELAY_MS: its wait lasts until the
+ * sidecar has drained and closed (at most preStop + drain + upstream timeout, which the grace
+ * period covers), so it gets SIGTERM only once no accepted request still needs it. Native mode:
+ * main's hook is the sidecar's drain, which answers once the sidecar is closed; the sidecar,
+ * stopped after main, needs none.
  */
-export function preStopOf(config: ResolvedLifecycle & Pick<ResolvedContainers, 'adminPort'>, which: 'main' | 'sidecar'): kplus.ContainerLifecycle | undefined {
-  if (config.sidecarMode === SidecarMode.NATIVE) {
-    return which === 'main' ? { preStop: kplus.Handler.fromHttpGet(encodeDrainHook(config.drainDelayMs), { port: config.adminPort }) } : undefined;
-  }
-  if (config.preStopDelaySeconds === 0) return undefined;
-  return { preStop: kplus.Handler.fromHttpGet(encodePreStopWait(config.preStopDelaySeconds * 1000), { port: config.adminPort }) };
+export function preStopOf(
+  config: ResolvedLifecycle & Pick<ResolvedContainers, 'adminPort'>,
+  which: 'main' | 'sidecar',
+  mainHasContractEnv = true,
+): kplus.ContainerLifecycle | undefined {
+  const hook = (path: string) => ({ preStop: kplus.Handler.fromHttpGet(path, { port: config.adminPort }) });
+  if (config.sidecarMode === SidecarMode.NATIVE) return which === 'main' ? hook(encodeDrainHook(config.drainDelayMs)) : undefined;
+  const preStopMs = config.preStopDelaySeconds * 1000;
+  if (which === 'main' && !mainHasContractEnv) return hook(encodePreStopWait(preStopMs + config.drainDelayMs + config.upstreamTimeoutMs, { untilSidecarClosed: true }));
+  return preStopMs === 0 ? undefined : hook(encodePreStopWait(preStopMs));
 }

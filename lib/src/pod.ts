@@ -26,7 +26,8 @@ export function createDeployment(scope: Construct, config: ResolvedProps, servic
     metadata: { name: config.name, labels: { ...config.labels } },
     // Our own selector labels, not cdk8s-plus's generated one: other charts select these pods by them.
     select: false,
-    podMetadata: { labels: { ...config.labels } },
+    podMetadata: { labels: { ...config.labels }, annotations: { ...config.podAnnotations } },
+    dockerRegistryAuth: config.dockerRegistryAuth,
     // With an autoscaler, the HorizontalPodAutoscaler owns the count.
     replicas: config.autoscaling ? undefined : config.replicas,
     // Start the new pod before stopping an old one: capacity never drops.
@@ -42,7 +43,7 @@ export function createDeployment(scope: Construct, config: ResolvedProps, servic
       // Lets the non-root user read the token files.
       fsGroup: RUN_AS.group,
     },
-    containers: config.sidecarMode === SidecarMode.NATIVE ? [mainContainer(config)] : [mainContainer(config), sidecarContainer(config)],
+    containers: config.sidecarMode === SidecarMode.NATIVE ? [mainContainer(scope, config)] : [mainContainer(scope, config), sidecarContainer(config)],
     initContainers: config.sidecarMode === SidecarMode.NATIVE ? [sidecarContainer(config)] : undefined,
   });
   deployment.select(kplus.LabelSelector.of({ labels: { ...config.selectorLabels } }));

@@ -18,6 +18,8 @@ import type { LifecycleProps, ResolvedLifecycle } from './lifecycle';
 import { resolveNaming } from './naming';
 import type { NamingProps, ResolvedNaming } from './naming';
 import { resolveNetworkPolicy } from './network-policy';
+import { resolvePodOptions } from './pod-options';
+import type { PodOptionsProps, ResolvedPodOptions } from './pod-options';
 import type { NetworkPolicyProps, ResolvedNetworkPolicy } from './network-policy';
 import { resolveRoutes } from './routes';
 import type { ResolvedRoutes, RoutesProps } from './routes';
@@ -33,6 +35,7 @@ export interface SidecarAppProps
   extends NamingProps,
     ScalingProps,
     ContainersProps,
+    PodOptionsProps,
     ServicePortsProps,
     TokensProps,
     ForwardingProps,
@@ -47,6 +50,7 @@ export interface ResolvedProps
   extends ResolvedNaming,
     ResolvedScaling,
     ResolvedContainers,
+    ResolvedPodOptions,
     ResolvedServicePorts,
     ResolvedTokens,
     ResolvedForwarding,
@@ -63,6 +67,7 @@ export interface ResolvedProps
 export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedProps {
   const naming = resolveNaming(app, props);
   const containers = resolveContainers(props);
+  const podOptions = resolvePodOptions(props);
   const servicePorts = resolveServicePorts(props, containers);
   const lifecycle = resolveLifecycle(props);
   const scaling = resolveScaling(props);
@@ -72,5 +77,5 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
   const forwarding = resolveForwarding(props);
   const routes = resolveRoutes(props, jwtIssuers.specs.map((s) => s.name));
   const kubernetesAuth = resolveServiceAccountAuth(props.serviceAccountAuth, naming.name);
-  return { ...naming, ...containers, ...servicePorts, ...lifecycle, ...scaling, ...networkPolicy, ...tokens, ...forwarding, routes, jwtIssuers, kubernetesAuth };
+  return { ...naming, ...containers, ...podOptions, ...servicePorts, ...lifecycle, ...scaling, ...networkPolicy, ...tokens, ...forwarding, routes, jwtIssuers, kubernetesAuth };
 }

@@ -21,10 +21,7 @@ import { createAutoscaler, createDisruptionBudget } from './scaling';
 import { createService } from './service';
 import * as check from './validate';
 import { WAIVE_ANNOTATION } from './validation/rules';
-import type { RuleId } from './validation/rules';
-
-/** The validation rule that the main port is closed to unauthenticated sources. */
-const NETWORK_POLICY_RULE: RuleId = 'network-policy';
+import { weakeningsOf } from './weakenings';
 
 /**
  * A pod with a main container and an authenticating sidecar in front of it, the Service for both,
@@ -97,12 +94,11 @@ export class SidecarApp extends Construct {
         this.networkPolicy = policies.guard;
         this.openPortsPolicy = policies.openPorts;
       }
-      if (config.allowUnauthenticatedMainPort) {
-        // A deliberate, documented choice: the synth-time validation must not fail on it.
-        this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, NETWORK_POLICY_RULE);
-        console.warn(
-          `SidecarApp ${this.node.path}: allowUnauthenticatedMainPort is set; port ${config.main.port} of the main container accepts requests that bypass authentication.`,
-        );
+      const weakenings = weakeningsOf(config);
+      if (weakenings.length > 0) {
+        // Deliberate, documented choices: the synth-time validation reports them as waived, not failed.
+        this.deployment.metadata.addAnnotation(WAIVE_ANNOTATION, weakenings.map((w) => w.rule).join(','));
+        for (const w of weakenings) console.warn(`SidecarApp ${this.node.path}: ${w.warning}`);
       }
       if (config.spreadsOverNodes) this.podDisruptionBudget = createDisruptionBudget(this, config);
       if (config.autoscaling) this.horizontalPodAutoscaler = createAutoscaler(this, { ...config, autoscaling: config.autoscaling }, this.deployment);

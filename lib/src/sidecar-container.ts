@@ -15,6 +15,7 @@ import {
   SIDECAR_INTEGERS,
   SIDECAR_NODE_OPTIONS,
   TOKENS_MOUNT_PATH,
+  UPSTREAM_CHECKS,
   encodeBoolean,
   encodeInteger,
   encodeJwtIssuers,
@@ -28,6 +29,8 @@ import { SidecarMode, preStopOf } from './lifecycle';
 import type { ResolvedLifecycle } from './lifecycle';
 import type { ResolvedNaming } from './naming';
 import { encodeCheckedRoutes } from './routes';
+import { upstreamCheckOf } from './upstream-check';
+import type { ResolvedUpstreamCheck } from './upstream-check';
 import * as check from './validate';
 import type { ResolvedRoutes } from './routes';
 
@@ -36,6 +39,12 @@ export type SidecarContainerConfig = ResolvedContainers &
   ResolvedLifecycle &
   ResolvedForwarding &
   Pick<ResolvedNaming, 'constructPath'> & { readonly routes: ResolvedRoutes; readonly jwtIssuers: ResolvedJwtIssuers; readonly staticTokens: boolean };
+
+/** The http check of our health path is the sidecar's default; only the other checks are written. */
+function upstreamCheckEnv(upstream: ResolvedUpstreamCheck): Array<[string, string | undefined]> {
+  if (upstream.check === UPSTREAM_CHECKS.http) return [[SIDECAR_ENV.upstreamHealthPath, upstream.healthPath]];
+  return [[SIDECAR_ENV.upstreamCheck, upstream.check]];
+}
 
 /** The table that leaves SIDECAR_ROUTES unset: no rule, and the default default. */
 const routesAreDefault = (table: ResolvedRoutes) => table.rules.length === 0 && table.default === 'authenticated';
@@ -63,7 +72,8 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
         [SIDECAR_ENV.host, ADDRESSES.all],
         [SIDECAR_ENV.adminPort, encodeInteger(config.adminPort)],
         [SIDECAR_ENV.upstream, encodeUpstream(main.port)],
-        [SIDECAR_ENV.upstreamHealthPath, HEALTH_PATHS.main],
+        // What /readyz asks of main follows main's readiness probe (upstream-check.ts); unset as the default.
+        ...upstreamCheckEnv(upstreamCheckOf(config.mainOptions.readiness, main.port)),
         // Unset without static tokens: another credential source is on (the contract's rule).
         [SIDECAR_ENV.tokensDir, config.staticTokens ? TOKENS_MOUNT_PATH : undefined],
         [SIDECAR_ENV.drainDelayMs, encodeInteger(config.drainDelayMs)],

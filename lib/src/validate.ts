@@ -169,14 +169,23 @@ export function envName(prop: string, value: string): string {
   return value;
 }
 
-export function label(prop: string, key: string, value: string): void {
+/** A label or annotation key: an optional DNS-subdomain prefix, `/`, and a name of at most 63 characters. */
+function isQualifiedKey(key: string): boolean {
   const slash = key.lastIndexOf('/');
   const prefix = slash < 0 ? undefined : key.slice(0, slash);
   const name = key.slice(slash + 1);
-  if ((prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name)) {
-    fail(prop, `has an invalid label key ${quoted(key)}`);
-  }
+  return !((prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name));
+}
+
+export function label(prop: string, key: string, value: string): void {
+  if (!isQualifiedKey(key)) fail(prop, `has an invalid label key ${quoted(key)}`);
   if (value.length > 63 || !LABEL_VALUE.test(value)) fail(prop, `has an invalid value for label ${quoted(key)}: ${quoted(value)}`);
+}
+
+/** An annotation: its key has a label key's shape; its value is any string. */
+export function annotation(prop: string, key: string, value: string): void {
+  if (!isQualifiedKey(key)) fail(prop, `has an invalid annotation key ${quoted(key)}`);
+  if (typeof value !== 'string') fail(prop, `has a non-string value for annotation ${quoted(key)}`);
 }
 
 /** A log level both apps accept: the contract's list. */
@@ -210,6 +219,15 @@ export function quantity(prop: string, value: string): number {
 export function oneOf<T extends string>(prop: string, value: T, allowed: readonly T[]): T {
   if (!allowed.includes(value)) fail(prop, `must be one of ${allowed.join(', ')}, got ${quoted(String(value))}`);
   return value;
+}
+
+/** Each of `values` one of `allowed`, each at most once; the prop names the entry (`prop[1]`). */
+export function oneOfEach<T extends string>(prop: string, values: readonly T[], allowed: readonly T[]): T[] {
+  values.forEach((value, i) => {
+    oneOf(`${prop}[${i}]`, value, allowed);
+    if (values.indexOf(value) !== i) fail(`${prop}[${i}]`, `(${quoted(value)}) is listed twice`);
+  });
+  return [...values];
 }
 
 /** One entry of `distinct`: the prop, its value, and whether the user set it (false: its default). */

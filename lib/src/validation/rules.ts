@@ -12,18 +12,18 @@
  * - pod-hardening: the pod of a SidecarApp lost some of the hardening SidecarApp gives it
  *   (escape hatch, JSON patch, edited container): pod level automountServiceAccountToken false, no
  *   hostNetwork/hostPID/hostIPC; for the `main` and `sidecar` containers (the sidecar may be a native
- *   sidecar, an init container) runAsNonRoot true,
- *   runAsUser/runAsGroup the contract's RUN_AS, readOnlyRootFilesystem true,
- *   allowPrivilegeEscalation false, not privileged, capabilities dropping ALL and adding none,
- *   seccompProfile RuntimeDefault (container or pod level), no hostPort on a main port.
+ *   sidecar, an init container) allowPrivilegeEscalation false, not privileged, capabilities
+ *   dropping ALL and adding none, seccompProfile RuntimeDefault (container or pod level), no
+ *   hostPort on a main port; for the sidecar also runAsNonRoot true, runAsUser/runAsGroup the
+ *   contract's RUN_AS and readOnlyRootFilesystem true (main's are hardening.ts's rules).
  *   Containers you add to the pod yourself are yours to harden.
  * - network-policy: the SidecarApp's pods must be isolated for ingress by a NetworkPolicy (SidecarApp
  *   creates `<name>`, which denies by default, and `<name>-open-ports`, which opens the sidecar port),
  *   and no NetworkPolicy may admit every source to a main port. `allowUnauthenticatedMainPort`
  *   does exactly that on purpose: waive the rule for that Deployment (see WAIVE_ANNOTATION).
  * - token-literal: a token-like literal (see tokens.ts) in an env value or an annotation of any object.
- * - undeclared-ingress (ingress-peers.ts), duplicate-name (duplicate-names.ts), self-call
- *   (self-calls.ts): described in their files.
+ * - main-root, main-writable-root (hardening.ts), undeclared-ingress (ingress-peers.ts),
+ *   duplicate-name (duplicate-names.ts), self-call (self-calls.ts): described in their files.
  *
  * Waivers: the annotation WAIVE_ANNOTATION, a comma-separated list of rule ids, on the object a
  * finding is about, or on the SidecarApp's Deployment for the findings about that SidecarApp.
@@ -48,6 +48,7 @@ import {
 import { findToken } from './tokens';
 // Rules in files of their own, registered below (ids, texts, and a call in check).
 import { DUPLICATE_NAME_RULES, DUPLICATE_NAME_RULE_IDS, checkDuplicateNames } from './duplicate-names';
+import { HARDENING_RULES, HARDENING_RULE_IDS, checkMainHardening } from './hardening';
 import { INGRESS_PEER_RULES, INGRESS_PEER_RULE_IDS, checkIngressPeers } from './ingress-peers';
 import { SELF_CALL_RULES, SELF_CALL_RULE_IDS, checkSelfCalls } from './self-calls';
 
@@ -57,6 +58,7 @@ export const RULE_IDS = [
   'pod-hardening',
   'network-policy',
   'token-literal',
+  ...HARDENING_RULE_IDS,
   ...INGRESS_PEER_RULE_IDS,
   ...DUPLICATE_NAME_RULE_IDS,
   ...SELF_CALL_RULE_IDS,
@@ -91,6 +93,7 @@ export const RULES: Readonly<Record<RuleId, RuleText>> = {
     recommendation: 'No credential belongs in a manifest: manifests end up in git, CI logs and `kubectl get -o yaml`.',
     fix: 'Move the value into a Secret created outside the manifests and reference it (env valueFrom.secretKeyRef, a mounted Secret); rotate the leaked credential.',
   },
+  ...HARDENING_RULES,
   ...INGRESS_PEER_RULES,
   ...DUPLICATE_NAME_RULES,
   ...SELF_CALL_RULES,
@@ -274,13 +277,16 @@ function checkPod(app: SidecarAppPods, out: Finding[]): void {
     const effective = (field: string): [unknown, string] =>
       context[field] !== undefined ? [context[field], at(field)] : podContext[field] !== undefined ? [podContext[field], `${pod.path}.securityContext.${field}`] : [undefined, at(field)];
 
-    const [nonRoot, nonRootAt] = effective('runAsNonRoot');
-    if (nonRoot !== true) problem(nonRootAt, `is ${show(nonRoot)}, must be true`);
-    const [user, userAt] = effective('runAsUser');
-    if (user !== RUN_AS.user) problem(userAt, `is ${show(user)}, must be ${RUN_AS.user} (the contract's RUN_AS user)`);
-    const [group, groupAt] = effective('runAsGroup');
-    if (group !== RUN_AS.group) problem(groupAt, `is ${show(group)}, must be ${RUN_AS.group} (the contract's RUN_AS group)`);
-    if (context.readOnlyRootFilesystem !== true) problem(at('readOnlyRootFilesystem'), `is ${show(context.readOnlyRootFilesystem)}, must be true`);
+    // Main's user, group and root filesystem are its options' (hardening.ts: main-root, main-writable-root).
+    if (ref === app.sidecar) {
+      const [nonRoot, nonRootAt] = effective('runAsNonRoot');
+      if (nonRoot !== true) problem(nonRootAt, `is ${show(nonRoot)}, must be true`);
+      const [user, userAt] = effective('runAsUser');
+      if (user !== RUN_AS.user) problem(userAt, `is ${show(user)}, must be ${RUN_AS.user} (the contract's RUN_AS user)`);
+      const [group, groupAt] = effective('runAsGroup');
+      if (group !== RUN_AS.group) problem(groupAt, `is ${show(group)}, must be ${RUN_AS.group} (the contract's RUN_AS group)`);
+      if (context.readOnlyRootFilesystem !== true) problem(at('readOnlyRootFilesystem'), `is ${show(context.readOnlyRootFilesystem)}, must be true`);
+    }
     if (context.allowPrivilegeEscalation !== false) problem(at('allowPrivilegeEscalation'), `is ${show(context.allowPrivilegeEscalation)}, must be false`);
     if (context.privileged === true) problem(at('privileged'), 'is true, must be false');
     const capabilities = asObject(context.capabilities) ?? {};
@@ -411,6 +417,7 @@ export function check(objects: readonly KubeObject[]): CheckResult {
   checkServices(objects, apps, findings);
   checkRoutes(objects, apps, findings);
   for (const app of apps) checkPod(app, findings);
+  for (const app of apps) checkMainHardening(app, findings);
   for (const app of apps) checkNetworkPolicies(objects, app, findings);
   for (const o of objects) checkTokens(o, findings);
   checkIngressPeers(objects, apps, findings);
