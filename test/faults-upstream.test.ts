@@ -14,6 +14,8 @@ import { closedPort, eventually, request, sleep, tempDir, until } from './suppor
 const TOKEN = 'faults-upstream-token-0123456789';
 /** Long enough that a slow but steady body (/trickle) is never silent that long, even on a busy machine. */
 const UPSTREAM_TIMEOUT_MS = 1_500;
+/** The upstream timeout of the slow-but-steady case: long, so that its gaps leave a busy machine seconds of slack. */
+const TRICKLE_TIMEOUT_MS = 6_000;
 /**
  * Every request ends before this: the configured timeout, or none, ended it, never the default
  * (15 s) the sidecar would fall back to; the rest is slack for a busy machine.
@@ -187,17 +189,18 @@ async function startStallingUpstream(): Promise<{ url: string; server: http.Serv
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
       res.write('x'.repeat(400));
     } else if (req.url === '/trickle') {
-      // Slow but never silent for a whole timeout: 6 chunks a fifth of a timeout apart, longer than
-      // one timeout in all; each gap leaves a busy machine most of the timeout as slack.
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '6' });
+      // Slow but never silent for a whole timeout: 7 chunks a sixth of TRICKLE_TIMEOUT_MS apart,
+      // longer than one timeout in all; each gap leaves five sixths of it (5 s) as slack, which a
+      // starved process on a machine at load 25 still needed (1.2 s was not enough).
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '7' });
       let sent = 0;
       const timer = setInterval(() => {
         res.write('t');
-        if (++sent === 6) {
+        if (++sent === 7) {
           clearInterval(timer);
           res.end();
         }
-      }, UPSTREAM_TIMEOUT_MS / 5);
+      }, TRICKLE_TIMEOUT_MS / 6);
       res.on('close', () => clearInterval(timer));
     }
     // '/no-headers': nothing, ever.
@@ -220,7 +223,7 @@ async function startStallingUpstream(): Promise<{ url: string; server: http.Serv
 }
 
 describe('main service that is slow or stalls mid-body', () => {
-  it('gives 504 or a clean abort within the timeout, lets a slow steady body through, and leaks no socket on either side', async () => {
+  it('gives 504 or a clean abort within the timeout, and leaks no socket on either side', async () => {
     const upstream = await startStallingUpstream();
     cleanups.push(upstream.close);
     const sidecar = await startSidecar(upstream.url, { [SIDECAR_ENV.upstreamIdleTimeoutMs]: '200' });
@@ -232,19 +235,12 @@ describe('main service that is slow or stalls mid-body', () => {
     expect((await get(sidecar.port, '/warm', false)).status).toBe(200);
     await until('the warm-up connections closed on both ends', () => upstream.open() === 0 && openFds(pid) <= baseline);
 
-    const [rounds, trickled] = await Promise.all([
-      Promise.all([
-        ...Array.from({ length: 10 }, () => get(sidecar.port, '/no-headers', false)),
-        ...Array.from({ length: 10 }, () => get(sidecar.port, '/stall-body', false)),
-      ]),
-      Promise.all(Array.from({ length: 3 }, () => get(sidecar.port, '/trickle', false))),
+    const rounds = await Promise.all([
+      ...Array.from({ length: 10 }, () => get(sidecar.port, '/no-headers', false)),
+      ...Array.from({ length: 10 }, () => get(sidecar.port, '/stall-body', false)),
     ]);
     const noHeaders = rounds.slice(0, 10);
     const stalled = rounds.slice(10);
-
-    // The timeout is for inactivity: a slow but steady response is not cut.
-    expect(tally(trickled)).toEqual({ '200': 3 });
-    for (const o of trickled) expect(o.bytes).toBe(6);
 
     expect(tally(noHeaders)).toEqual({ '504': 10 });
     // Headers and part of the body went out; the rest never comes, so the client must see the cut, not a short "complete" body.
@@ -263,5 +259,18 @@ describe('main service that is slow or stalls mid-body', () => {
 
     // And it still serves.
     expect((await get(sidecar.port, '/warm', false)).status).toBe(200);
+  });
+
+  it('lets a slow but steady body through: the timeout is for inactivity, not for the whole response', async () => {
+    const upstream = await startStallingUpstream();
+    cleanups.push(upstream.close);
+    const sidecar = await startSidecar(upstream.url, { [SIDECAR_ENV.upstreamTimeoutMs]: String(TRICKLE_TIMEOUT_MS) });
+    const trickled = await Promise.all(Array.from({ length: 3 }, () => get(sidecar.port, '/trickle', false)));
+    expect(tally(trickled)).toEqual({ '200': 3 });
+    for (const o of trickled) {
+      expect(o.bytes).toBe(7);
+      // Longer than one timeout in all.
+      expect(o.ms).toBeGreaterThan(TRICKLE_TIMEOUT_MS);
+    }
   });
 });
