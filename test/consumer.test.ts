@@ -287,6 +287,8 @@ const billing = new SidecarApp(chart, 'billing', { main: { port: 4000 }, sidecar
 ApiObject.of(billing.deployment).addJsonPatch(
   JsonPatch.add('/spec/template/spec/volumes/-', { name: 'calls-billing', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'billing' } }] } }),
   JsonPatch.add('/spec/template/spec/containers/0/volumeMounts', [{ name: 'calls-billing', mountPath: '/var/run/secrets/sidecar-app/calls/billing', readOnly: true }]),
+  // Main as root, patched in rather than asked for with main.allowRoot: not waived.
+  JsonPatch.replace('/spec/template/spec/containers/0/securityContext/runAsUser', 0),
 );
 app.synth();
 `;
@@ -316,6 +318,8 @@ const attempts: Array<[string, () => unknown]> = [
     new SidecarApp(chart, 'backend').allowSidecarFrom(kplus.Pods.all(chart, 'all'));
   }],
   ['lateRoute', () => new SidecarApp(shop(), 'backend').addRoute({ path: 'no-slash', effect: 'public' as never })],
+  ['rootUser', () => new SidecarApp(shop(), 'backend', { main: { image: 'nginx:1.27.3', user: 0 } })],
+  ['writablePath', () => new SidecarApp(shop(), 'backend', { main: { image: 'nginx:1.27.3', writablePaths: ['var/cache'] } })],
 ];
 const out: { [name: string]: string } = {};
 for (const [name, attempt] of attempts) {
@@ -407,6 +411,8 @@ validations:
       expect(output).toContain('metadata.name: Deployment shop/orders is written 2 times (in shop.k8s.yaml), like an object of SidecarApp Deployment shop/orders: kubectl apply keeps only the last');
       expect(output).toMatch(/self-call \(1 occurrences\)/);
       expect(output).toContain('holds a token for "billing", an audience its own sidecar accepts: the app is connected to itself');
+      expect(output).toMatch(/main-root \(1 occurrences\)/);
+      expect(output).toContain('spec.template.spec.containers[0].securityContext.runAsUser: is 0 (root), must be a non-root id');
     },
     SETUP_TIMEOUT_MS,
   );
@@ -420,7 +426,107 @@ validations:
       selfCall: expect.stringMatching(/^SidecarApp shop\/backend: allowCallsFrom names this SidecarApp itself: /),
       openSidecarPort: expect.stringMatching(/^SidecarApp shop\/backend: allowSidecarFrom would restrict nothing: the sidecar port is open to every source; set sidecarPortAllowedFrom/),
       lateRoute: expect.stringMatching(/^SidecarApp shop\/backend: addRoute\[0\] /),
+      rootUser: expect.stringMatching(/^SidecarApp shop\/backend: main\.user is 0 \(root\): set main\.allowRoot/),
+      writablePath: 'SidecarApp shop/backend: main.writablePaths[0] must be an absolute path, got "var/cache"',
     });
+  });
+});
+
+describe('main images that are not ours: an nginx-like and a distroless-like app, and every example of the docs', () => {
+  const FOREIGN = `import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { MainProbeKind, SidecarApp } from 'cdk8s-sidecar-app';
+
+const app = new App();
+const chart = new Chart(app, 'images', { namespace: 'shop' });
+
+// nginx-like: port 80, its own probe path, writable cache and run directories.
+new SidecarApp(chart, 'site', {
+  main: {
+    image: 'nginx:1.27.3',
+    port: 80,
+    user: 101,
+    group: 101,
+    readiness: kplus.Probe.fromHttpGet('/nginx-health', { port: 80 }),
+    liveness: kplus.Probe.fromHttpGet('/nginx-health', { port: 80 }),
+    writablePaths: ['/var/cache/nginx', '/var/run', '/tmp'],
+  },
+});
+
+// distroless-like: no shell, its own entry point, no probe it could answer but its port.
+new SidecarApp(chart, 'ledger', {
+  main: { image: 'gcr.io/acme/ledger:2.4.1', port: 8080, command: ['/ledger'], args: ['--listen', ':8080'], user: 65532, group: 65532, withoutProbes: [MainProbeKind.LIVENESS] },
+  sidecar: { port: 8090 },
+  adminPort: 8091,
+});
+
+app.synth();
+`;
+  let manifests: Manifest[];
+  let project: string;
+  const deployment = (name: string) => manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name)!;
+  const containerOf = (name: string, container: string) => deployment(name).spec.template.spec.containers.find((c: { name: string }) => c.name === container);
+  const envOf = (c: { env?: Array<{ name: string; value?: string }> }) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+
+  /** The TypeScript blocks of a doc that import the package: what a user would paste. */
+  function examplesOf(doc: string): string[] {
+    const text = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8');
+    return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).filter((code) => code.includes("from 'cdk8s-sidecar-app'"));
+  }
+  const EXAMPLE_DOCS = ['README.md', 'lib/README.md', 'docs/main-contract.md', 'docs/construct.md'];
+
+  beforeAll(async () => {
+    project = path.join(work, 'images-chart');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'images-chart', version: '1.0.0', private: true, main: 'main.js' }, null, 2));
+    fs.copyFileSync(path.join(REPO_ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), path.join(project, 'tsconfig.json'));
+    fs.writeFileSync(path.join(project, 'main.ts'), FOREIGN);
+    EXAMPLE_DOCS.forEach((doc, d) => examplesOf(doc).forEach((code, i) => fs.writeFileSync(path.join(project, `example-${d}-${i}.ts`), code)));
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...PEERS.map((p) => `${p}@${rootVersion(p)}`)], { cwd: project });
+    await run(repoBin('tsc'), ['-p', '.'], { cwd: project });
+    await run(process.execPath, ['main.js'], { cwd: project });
+    manifests = parseAllDocuments(fs.readFileSync(path.join(project, 'dist', 'images.k8s.yaml'), 'utf8')).map((d) => d.toJSON() as Manifest);
+  }, SETUP_TIMEOUT_MS);
+
+  test('every TypeScript example of the README, lib/README.md, main-contract.md and construct.md compiles against the package', () => {
+    const compiled = fs.readdirSync(project).filter((f) => /^example-\d+-\d+\.js$/.test(f));
+    // At least the README's and main-contract.md's two.
+    expect(compiled.length).toBeGreaterThanOrEqual(3);
+    expect(examplesOf('docs/main-contract.md')).toHaveLength(2);
+  });
+
+  test('the manifests pass the strict 1.28 schema', () => {
+    const { Deployment } = require('kubernetes-models/apps/v1/Deployment') as typeof import('kubernetes-models/apps/v1/Deployment');
+    for (const name of ['site', 'ledger']) expect(() => new Deployment(deployment(name) as never).validate()).not.toThrow();
+  });
+
+  test('nothing in either pod runs a command in main: no exec probe or hook, so an image without a shell stops gracefully', () => {
+    for (const name of ['site', 'ledger']) {
+      const json = JSON.stringify(deployment(name).spec.template.spec);
+      expect(json).not.toContain('"exec"');
+      expect(containerOf(name, 'main').lifecycle.preStop.httpGet.path).toMatch(/^\/prestop\?ms=\d+&until=closed$/);
+    }
+  });
+
+  test('nginx-like: port 80, its probe path asked by the sidecar too, user 101, an emptyDir per writable path, no MAIN_* env', () => {
+    const main = containerOf('site', 'main');
+    expect(main.ports).toEqual([expect.objectContaining({ containerPort: 80 })]);
+    expect(main.readinessProbe.httpGet).toMatchObject({ path: '/nginx-health', port: 80 });
+    expect(main.securityContext).toMatchObject({ runAsUser: 101, runAsGroup: 101, runAsNonRoot: true, readOnlyRootFilesystem: true });
+    expect(main.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toEqual(['/var/cache/nginx', '/var/run', '/tmp']);
+    expect(Object.keys(envOf(main)).filter((n) => n.startsWith('MAIN_'))).toEqual([]);
+    const sidecarEnv = envOf(containerOf('site', 'sidecar'));
+    expect(sidecarEnv.SIDECAR_UPSTREAM).toBe('http://127.0.0.1:80');
+    expect(sidecarEnv.SIDECAR_UPSTREAM_HEALTH_PATH).toBe('/nginx-health');
+  });
+
+  test('distroless-like: its command and args, a TCP readiness, no liveness, and a tcp upstream check', () => {
+    const main = containerOf('ledger', 'main');
+    expect(main.command).toEqual(['/ledger']);
+    expect(main.args).toEqual(['--listen', ':8080']);
+    expect(main.readinessProbe.tcpSocket).toEqual({ port: 8080 });
+    expect(main.livenessProbe).toBeUndefined();
+    expect(envOf(containerOf('ledger', 'sidecar')).SIDECAR_UPSTREAM_CHECK).toBe('tcp');
   });
 });
 
