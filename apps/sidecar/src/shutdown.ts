@@ -5,8 +5,9 @@
  *   close  — the listener closes, idle connections are cut as they turn idle, WebSockets are cut;
  *   exit   — when the last proxy connection is gone, or at the shutdown bound (exit code 1).
  * Between close and exit, the preStop waits `?until=closed` are answered (and the answers written)
- * before the admin server goes. SIGTERM runs all three. The drain hook (native-sidecar mode: main's preStop) runs the first two
- * and answers once the proxy is closed; the SIGTERM that comes after main has exited then only exits.
+ * before the admin server goes. SIGTERM runs all three. The drain hook (native-sidecar mode: main's
+ * preStop) runs the first two and answers once the proxy is closed; the SIGTERM that comes after
+ * main has exited then only exits.
  * The durations come from the config, whose defaults come from the contract's timing budget.
  */
 import type * as http from 'http';
