@@ -5,8 +5,18 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import * as http from 'http';
 import * as net from 'net';
-import { DRAIN_HOOK_QUERY, HEALTH_PATHS, PRE_STOP_WAIT_MS, SIDECAR_INTEGERS, UPSTREAM_CHECKS, parseInteger } from '../../../lib/src/contract';
+import {
+  DRAIN_HOOK_QUERY,
+  HEALTH_PATHS,
+  PRE_STOP_WAIT_MS,
+  PRE_STOP_WAIT_UNTIL,
+  PRE_STOP_WAIT_UNTIL_QUERY,
+  SIDECAR_INTEGERS,
+  UPSTREAM_CHECKS,
+  parseInteger,
+} from '../../../lib/src/contract';
 import type { UpstreamCheck } from '../../../lib/src/contract';
+import type { ProxyClosedWaits } from './closed-waits';
 import type { UpstreamAddress } from './config';
 import type { Logger } from './log';
 import { errorFields } from './log';
@@ -27,6 +37,8 @@ export interface AdminOptions {
   readonly sources?: () => readonly string[];
   /** Drain for that long, then close the proxy; true once closed cleanly. Without it there is no drain hook. */
   readonly drain?: (drainMs: number) => Promise<boolean>;
+  /** Where preStop waits `?until=closed` wait for the proxy's close. */
+  readonly proxyClosedWaits: ProxyClosedWaits;
 }
 
 /** GET the main service's health path on a fresh connection (not the proxy pool); resolve a failure reason or undefined. */
@@ -95,6 +107,15 @@ function upstreamVerdict(opts: AdminOptions): Promise<string | undefined> {
   }
 }
 
+/** Send with `send`; resolves once the answer is handed to the socket, or its caller has gone. */
+function answered(res: Response, send: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', () => resolve());
+    res.once('close', () => resolve());
+    send();
+  });
+}
+
 export function createAdminApp(opts: AdminOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -119,18 +140,38 @@ export function createAdminApp(opts: AdminOptions): express.Express {
   });
 
   // Container mode's preStop of both containers: the kubelet waits here, so no image needs `sleep`.
-  // It only waits: in that mode each container's own SIGTERM starts its drain.
+  // It only waits: in that mode each container's own SIGTERM starts its drain. With ?until=closed
+  // (main's preStop) the sidecar's close ends the wait early, so main's SIGTERM follows the drain.
+  const closedWaits = opts.proxyClosedWaits;
   app.get(HEALTH_PATHS.preStopWait, (req, res) => {
     const raw = req.query[DRAIN_HOOK_QUERY];
     const parsed = typeof raw === 'string' ? parseInteger(PRE_STOP_WAIT_MS, raw) : undefined;
     if (parsed === undefined || !parsed.ok) return text(res, 400, `${DRAIN_HOOK_QUERY} must be an integer in ${PRE_STOP_WAIT_MS.min}..${PRE_STOP_WAIT_MS.max}`);
-    opts.logger.info({ waitMs: parsed.value }, 'preStop wait called');
+    const until = req.query[PRE_STOP_WAIT_UNTIL_QUERY];
+    const untilClosed = until === PRE_STOP_WAIT_UNTIL.sidecarClosed;
+    if (until !== undefined && !untilClosed) return text(res, 400, `${PRE_STOP_WAIT_UNTIL_QUERY} must be ${PRE_STOP_WAIT_UNTIL.sidecarClosed}, or absent`);
+    const waitMs = parsed.value;
+    const fields = untilClosed ? { waitMs, until: PRE_STOP_WAIT_UNTIL.sidecarClosed } : { waitMs };
+    opts.logger.info(fields, 'preStop wait called');
+    let cancelClosedWait: () => void = () => undefined;
     const timer = setTimeout(() => {
-      opts.logger.info({ waitMs: parsed.value }, 'preStop wait answered');
+      cancelClosedWait();
+      opts.logger.info({ ...fields, answer: 'waited' }, 'preStop wait answered');
       text(res, 200, 'waited');
-    }, parsed.value);
-    // A caller that gives up (or the shutdown's closeAllConnections) leaves no timer behind.
-    res.on('close', () => clearTimeout(timer));
+    }, waitMs);
+    if (untilClosed) {
+      cancelClosedWait = closedWaits.add((clean) => {
+        clearTimeout(timer);
+        const answer = clean ? 'sidecar closed' : 'sidecar closed at the shutdown bound';
+        opts.logger.info({ ...fields, answer }, 'preStop wait answered');
+        return answered(res, () => text(res, 200, answer));
+      });
+    }
+    // A caller that gives up (or, for a plain wait, the shutdown's closeAllConnections) leaves no timer behind.
+    res.on('close', () => {
+      clearTimeout(timer);
+      cancelClosedWait();
+    });
   });
 
   // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.

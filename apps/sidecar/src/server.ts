@@ -6,6 +6,7 @@
 import * as http from 'http';
 import { KUBERNETES_ISSUER_NAME, SIDECAR_ENV, STATIC_TOKENS_SOURCE } from '../../../lib/src/contract';
 import { createAdminApp } from './admin';
+import { ProxyClosedWaits } from './closed-waits';
 import { createAdmission } from './admission';
 import { createAuthenticator } from './authenticate';
 import type { SidecarConfig } from './config';
@@ -166,9 +167,11 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
 
   // Bound before the admin app: its drain hook runs the first half of the shutdown.
   let drainHook: (drainMs: number) => Promise<boolean> = () => Promise.resolve(false);
+  const proxyClosedWaits = new ProxyClosedWaits();
   const adminServer = http.createServer(
     createAdminApp({
       drain: config.drainHook ? (drainMs) => drainHook(drainMs) : undefined,
+      proxyClosedWaits,
       upstream: config.upstreamAddress,
       upstreamCheck: config.upstreamCheck,
       upstreamHealthPath: config.upstreamHealthPath,
@@ -197,6 +200,7 @@ export function createSidecar(config: SidecarConfig, logger: Logger): Sidecar {
     keySources: [...keySources.byName.values()],
     forwarder,
     logger,
+    afterProxyClosed: (clean) => proxyClosedWaits.proxyClosed(clean),
   });
   drainHook = (drainMs) => sequence.drainAndClose(drainMs, 'drain hook');
 

@@ -4,8 +4,10 @@
  *            spreads; requests are still forwarded;
  *   close  — the listener closes, idle connections are cut as they turn idle, WebSockets are cut;
  *   exit   — when the last proxy connection is gone, or at the shutdown bound (exit code 1).
- * SIGTERM runs all three. The drain hook (native-sidecar mode: main's preStop) runs the first two
- * and answers once the proxy is closed; the SIGTERM that comes after main has exited then only exits.
+ * Between close and exit, the preStop waits `?until=closed` are answered (and the answers written)
+ * before the admin server goes. SIGTERM runs all three. The drain hook (native-sidecar mode: main's
+ * preStop) runs the first two and answers once the proxy is closed; the SIGTERM that comes after
+ * main has exited then only exits.
  * The durations come from the config, whose defaults come from the contract's timing budget.
  */
 import type * as http from 'http';
@@ -29,6 +31,12 @@ export interface ShutdownOptions {
   readonly keySources?: readonly { close(): void }[];
   readonly forwarder: Forwarder;
   readonly logger: Logger;
+  /**
+   * Runs once the proxy is closed (cleanly or at the bound), before drainAndClose resolves and so
+   * before the admin server closes: answers whoever waits on the admin port for the close (main's
+   * preStop in container mode). @default nothing
+   */
+  readonly afterProxyClosed?: (clean: boolean) => Promise<void>;
 }
 
 export interface Shutdown {
@@ -81,6 +89,9 @@ export function createShutdown(opts: ShutdownOptions): Shutdown {
         // WebSockets have no request boundary to wait for.
         for (const s of proxy.webSockets) s.destroy();
       }, drainMs);
+    }).then(async (clean) => {
+      await opts.afterProxyClosed?.(clean);
+      return clean;
     });
     return closed;
   }
