@@ -232,6 +232,18 @@ function serviceAccountClaimsAgree(subject: string, payload: Json): boolean {
   return own(k8s as Json, 'namespace') === m[1] && (account === undefined || own(account as Json, 'name') === m[2]);
 }
 
+/** The header name of each of the issuer's forwardClaims, made once: every cached verdict shares these strings. */
+const claimHeaderNames = new WeakMap<JwtIssuer, readonly string[]>();
+
+function claimHeaderNamesOf(issuer: JwtIssuer): readonly string[] {
+  let names = claimHeaderNames.get(issuer);
+  if (names === undefined) {
+    names = issuer.forwardClaims.map(claimHeaderName);
+    claimHeaderNames.set(issuer, names);
+  }
+  return names;
+}
+
 /**
  * The issuer's forwardClaims as a flat [header, value, …] list, or null when one holds what a
  * header must not carry. A string goes as is; a number or boolean as its JSON text; a list of
@@ -240,7 +252,9 @@ function serviceAccountClaimsAgree(subject: string, payload: Json): boolean {
 function forwardedClaimHeaders(issuer: JwtIssuer, payload: Json): readonly string[] | undefined | null {
   if (issuer.forwardClaims.length === 0) return undefined;
   const out: string[] = [];
-  for (const claim of issuer.forwardClaims) {
+  const headerNames = claimHeaderNamesOf(issuer);
+  for (let i = 0; i < issuer.forwardClaims.length; i++) {
+    const claim = issuer.forwardClaims[i];
     const v = own(payload, claim);
     if (v === undefined) continue;
     let text: string;
@@ -250,7 +264,7 @@ function forwardedClaimHeaders(issuer: JwtIssuer, payload: Json): readonly strin
     else if (Array.isArray(v) && v.every((e) => typeof e === 'string' && !e.includes(',') && HEADER_SAFE.test(e))) text = v.join(',');
     else return null;
     if (text.length > MAX_FORWARDED_CLAIM_CHARS || (text !== '' && !HEADER_SAFE.test(text))) return null;
-    out.push(claimHeaderName(claim), text);
+    out.push(headerNames[i], text);
   }
   return Object.freeze(out);
 }
