@@ -29,13 +29,12 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { entryOf, localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
 import { fixedLoad, fixedLoadWithTokens } from './fixed-load';
-import { createJwtFixture, FIRST_SEEN_TOKENS, garbageB64token, garbageJwtShaped, JWT_ISSUER_NAME, sidecarCounted } from './jwt-tokens';
+import { CACHE_ENTRIES, createJwtFixture, FIRST_SEEN_TOKENS, garbageB64token, garbageJwtShaped, JWT_ISSUER_NAME, sidecarCounted } from './jwt-tokens';
 import type { ExpectCounted } from './jwt-tokens';
 
 const WARMUP = envCount('BENCH_WARMUP_REQUESTS', 6000);
@@ -47,7 +46,7 @@ const BUILD = path.join(REPO_ROOT, 'build');
  * many: a full cache makes major GCs dearer, and 3,000 requests may hold none of them. (It also
  * spans the cache Map's rehash cycle, about 23,000 hits at 10,000 entries, should a hit write to it.)
  */
-const PAIR_COUNTED = 3 * VERIFIED_CACHE_ENTRIES;
+const PAIR_COUNTED = 3 * CACHE_ENTRIES;
 
 function envCount(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -198,7 +197,7 @@ async function main(): Promise<void> {
   const list = (make: () => string) => Array.from({ length: FIRST_SEEN_TOKENS }, make);
   const cached = { authorization: `Bearer ${jwt.mint('RS256')}` };
   // As many distinct valid tokens as the verified cache holds: a sidecar serving many callers.
-  const fill = Array.from({ length: VERIFIED_CACHE_ENTRIES }, () => jwt.mint('ES256'));
+  const fill = Array.from({ length: CACHE_ENTRIES }, () => jwt.mint('ES256'));
   const asJwt = { subject: JWT_ISSUER_NAME };
   const asStatic = { subject: 'bench' };
   const reason = (r: string) => ({ reason: r });
@@ -222,7 +221,7 @@ async function main(): Promise<void> {
     // The sidecar with a trusted issuer (ES256 and RS256 keys in a JWKS file).
     { ...jwtTarget('static token', 'the static token, on the sidecar with an issuer', 200, asStatic, { headers: good }), counted: PAIR_COUNTED },
     {
-      ...jwtTarget('cached JWT', `one RS256 JWT, verified once, then a cache hit; the cache full (${fmt(VERIFIED_CACHE_ENTRIES)} entries)`, 200, asJwt, { headers: cached }),
+      ...jwtTarget('cached JWT', `one RS256 JWT, verified once, then a cache hit; the cache full (${fmt(CACHE_ENTRIES)} entries)`, 200, asJwt, { headers: cached }),
       counted: PAIR_COUNTED,
     },
     {

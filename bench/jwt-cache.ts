@@ -1,7 +1,7 @@
 /**
  * `node build/bench/jwt-cache.js` (after `npm run build`): the JWT verifier in process, without
  * HTTP, to tell the verified cache's own cost from the proxy's. Times one verify() of a cache hit
- * with the cache holding one entry and holding VERIFIED_CACHE_ENTRIES, and of first-seen tokens
+ * with the cache holding one entry and holding CACHE_ENTRIES, and of first-seen tokens
  * while the cache fills and once it is full (each then evicts one). Wall time on a noisy VM, so
  * read the ratios; bench/results/jwt.md records what it showed. Prints a table to stdout.
  */
@@ -9,10 +9,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { importJwks } from '../apps/sidecar/src/jwt/keys';
-import { createJwtVerifier, VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
+import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
 import type { JwtVerifier } from '../apps/sidecar/src/jwt/verify';
 import { parseJwtIssuers } from '../lib/src/contract';
-import { createJwtFixture } from './jwt-tokens';
+import { CACHE_ENTRIES, createJwtFixture } from './jwt-tokens';
 
 const HITS = 100_000;
 const ROUNDS = 3;
@@ -37,8 +37,8 @@ async function main(): Promise<void> {
     const keys = await importJwks(fs.readFileSync(path.join(dir, 'jwks.json'), 'utf8'), () => undefined);
     const v = createJwtVerifier({ issuers: issuers.value, keys: () => keys });
     const cached = [jwt.mint('RS256')];
-    const fill = Array.from({ length: VERIFIED_CACHE_ENTRIES }, () => jwt.mint('ES256'));
-    const firstSeen = Array.from({ length: VERIFIED_CACHE_ENTRIES + 8_000 }, () => jwt.mint('RS256'));
+    const fill = Array.from({ length: CACHE_ENTRIES }, () => jwt.mint('ES256'));
+    const firstSeen = Array.from({ length: CACHE_ENTRIES + 8_000 }, () => jwt.mint('RS256'));
 
     // Warm-up, so both paths run optimised code; then an empty cache again.
     timeVerify(v, firstSeen.slice(0, 3_000));
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     v.clearCache();
     timeVerify(v, fill);
     timeVerify(v, cached);
-    rows.push([`cache hit, ${VERIFIED_CACHE_ENTRIES.toLocaleString('en-US')} entries cached`, hits()]);
+    rows.push([`cache hit, ${CACHE_ENTRIES.toLocaleString('en-US')} entries cached`, hits()]);
     rows.push(['first-seen RS256, cache full (each evicts one)', timeVerify(v, firstSeen.slice(8_000))]);
 
     const lines = ['| verify() of | µs each |', '|---|---:|', ...rows.map(([what, us]) => `| ${what} | ${us.toFixed(2)} |`)];

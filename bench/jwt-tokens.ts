@@ -9,8 +9,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
-import { encodeJwtIssuers, TOKEN_PATTERN } from '../lib/src/contract';
+import { jwtCacheEntryBytes } from '../apps/sidecar/src/jwt/verify';
+import { encodeJwtIssuers, SIDECAR_INTEGERS, TOKEN_PATTERN } from '../lib/src/contract';
 import type { JwtAlgorithm } from '../lib/src/contract';
 
 export type BenchAlg = Extract<JwtAlgorithm, 'ES256' | 'RS256'>;
@@ -23,11 +23,19 @@ const AUDIENCE = 'bench-sidecar';
 const LIFETIME_S = 4 * 3600;
 
 /**
+ * How many verdicts of these tokens the default cache budget holds: their subject, no claims kept,
+ * none forwarded, under a base64 SHA-256 digest (44 characters).
+ */
+export const CACHE_ENTRIES = Math.floor(
+  SIDECAR_INTEGERS.jwtCacheBytes.default / jwtCacheEntryBytes('='.repeat(44), { ok: true, subject: `${JWT_ISSUER_NAME}:user-999`, issuer: JWT_ISSUER_NAME, claims: {}, claimHeaders: undefined }),
+);
+
+/**
  * Distinct tokens presented in a cycle miss the verified cache every time once there are more of
- * them than it holds: it evicts the least recently used, and each comes back only after all the
+ * them than it holds: it evicts the oldest (a token not hit since it was inserted), and each comes back only after all the
  * others. Twice its size leaves room for wrk's connections to reorder a few.
  */
-export const FIRST_SEEN_TOKENS = 2 * VERIFIED_CACHE_ENTRIES;
+export const FIRST_SEEN_TOKENS = 2 * CACHE_ENTRIES;
 
 /** Three base64url segments, as the verifier tests for (apps/sidecar/src/jwt/verify.ts). */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;

@@ -29,7 +29,6 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
@@ -37,6 +36,7 @@ import { REPO_ROOT } from '../tools/repo-root';
 import { fixedLoadWithTokens } from './fixed-load';
 import type { ExpectCounted } from './jwt-tokens';
 import {
+  CACHE_ENTRIES,
   createJwtFixture,
   FIRST_SEEN_TOKENS,
   garbageB64token,
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(wrkScript, WRK_TOKENS_SCRIPT);
   const list = (name: string, make: () => string) => ({ tokens: writeTokenList(path.join(jwtDir, `${name}.txt`), FIRST_SEEN_TOKENS, make), cursor: 0 });
   const cachedJwt = { authorization: `Bearer ${jwt.mint('RS256')}` };
-  const fill = Array.from({ length: VERIFIED_CACHE_ENTRIES }, () => jwt.mint('ES256'));
+  const fill = Array.from({ length: CACHE_ENTRIES }, () => jwt.mint('ES256'));
   const firstSeenEs = list('first-seen-es256', () => jwt.mint('ES256'));
   const firstSeenRs = list('first-seen-rs256', () => jwt.mint('RS256'));
   const badSigEs = list('bad-signature-es256', () => jwt.badSignature('ES256'));
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
       { name: 'express design', what: 'same pipeline mounted in Express 5 (rejected design)', server: expressDesign, load: { headers: good }, expectStatus: '2xx' },
       // The JWT sidecar: the sidecar with a trusted issuer (ES256 and RS256 keys in a JWKS file).
       { name: JWT_STATIC, what: 'the static token, on the sidecar with an issuer', server: jwtSidecar, load: { headers: good }, expectStatus: '2xx', expectCounted: asStatic },
-      { name: JWT_CACHED, what: `one RS256 JWT, verified once, then a cache hit; the cache full (${fmt(VERIFIED_CACHE_ENTRIES)} entries)`, server: jwtSidecar, load: { headers: cachedJwt }, expectStatus: '2xx', expectCounted: asJwt },
+      { name: JWT_CACHED, what: `one RS256 JWT, verified once, then a cache hit; the cache full (${fmt(CACHE_ENTRIES)} entries)`, server: jwtSidecar, load: { headers: cachedJwt }, expectStatus: '2xx', expectCounted: asJwt },
       { name: JWT_CACHED_ALONE, what: 'the same JWT, on a sidecar with an issuer that sees no other', server: jwtAlone, load: { headers: cachedJwt }, expectStatus: '2xx', expectCounted: asJwt },
       { name: 'jwt sidecar: first-seen ES256', what: `a new valid ES256 JWT per request (${fmt(FIRST_SEEN_TOKENS)} in a cycle: every one a cache miss)`, server: jwtSidecar, load: firstSeenEs, expectStatus: '2xx', expectCounted: asJwt },
       { name: 'jwt sidecar: first-seen RS256', what: `a new valid RS256 JWT per request (${fmt(FIRST_SEEN_TOKENS)} in a cycle: every one a cache miss)`, server: jwtSidecar, load: firstSeenRs, expectStatus: '2xx', expectCounted: asJwt },

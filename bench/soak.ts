@@ -17,6 +17,14 @@
  * Env knobs [defaults]: SOAK_SECONDS [300], SOAK_WARMUP_SECONDS [30], SOAK_CONNECTIONS [64, a quarter
  * with invalid tokens], SOAK_WS_CLIENTS [16], SOAK_SCRAPE_SECONDS [10].
  * Writes bench/results/soak.md; exits 1 when a check fails.
+ *
+ * SOAK_LEG=jwt runs the token-diverse leg instead (issue 20 §1): a sidecar with one JWT issuer is sent
+ * SOAK_JWT_TOKENS [50000] distinct valid ES256 JWTs, then as many with a bad signature, then as many
+ * again of both mixed, SOAK_JWT_CONCURRENCY [16] at a time, each token once; VmRSS is sampled every
+ * 100 ms, and each phase's peak is reported with VmHWM. SOAK_JWT_CACHE_BYTES sets the cache budget
+ * [the sidecar's default], SOAK_NODE_OPTIONS replaces the contract's SIDECAR_NODE_OPTIONS, and
+ * SOAK_MAX_OLD_SPACE_MB adds --max-old-space-size to them [none].
+ * Writes bench/results/soak-jwt.md; exits 1 when a valid token is refused or a bad one admitted.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -27,6 +35,7 @@ import * as path from 'path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ADDRESSES, HEALTH_PATHS, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
 import { localSidecarEnv } from '../tools/apps';
+import { createJwtFixture } from './jwt-tokens';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
 
@@ -358,10 +367,111 @@ async function runSoak(): Promise<number> {
   }
 }
 
+// ---------------------------------------------------------------- token-diverse leg
+
+/** Send each token once, `concurrency` at a time over keep-alive connections; the count of each status. */
+async function sendEach(port: number, tokens: readonly string[], concurrency: number): Promise<Map<number, number>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const one = (token: string) =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: ADDRESSES.loopback, port, path: '/soak/jwt', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1);
+          resolve();
+        });
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
+      req.on('error', () => {
+        statuses.set(0, (statuses.get(0) ?? 0) + 1);
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < tokens.length) await one(tokens[next++]);
+    }),
+  );
+  agent.destroy();
+  return statuses;
+}
+
+async function runJwtLeg(): Promise<number> {
+  const count = Math.round(envNumber('SOAK_JWT_TOKENS', 50_000));
+  const concurrency = Math.round(envNumber('SOAK_JWT_CONCURRENCY', 16));
+  const maxOldSpaceMb = process.env.SOAK_MAX_OLD_SPACE_MB;
+  const cacheBytes = process.env.SOAK_JWT_CACHE_BYTES;
+  const pinned = os.cpus().length >= 2;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-jwt-'));
+  const apps: RunningApp[] = [];
+  const log = (msg: string) => process.stdout.write(`[soak-jwt ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+  try {
+    if (pinned) pinSelf('1');
+    const fixture = createJwtFixture(dir);
+    const valid = Array.from({ length: count }, () => fixture.mint('ES256'));
+    const bad = Array.from({ length: count }, () => fixture.badSignature('ES256'));
+    const mixed = Array.from({ length: count }, (_, i) => (i % 2 === 0 ? fixture.mint('ES256') : fixture.badSignature('ES256')));
+    const baseOptions = process.env.SOAK_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS;
+    const nodeOptions = maxOldSpaceMb === undefined ? baseOptions : `${baseOptions} --max-old-space-size=${maxOldSpaceMb}`;
+    const upstream = await startApp('soak-upstream', { entry: __filename, env: { [ROLE_ENV]: 'upstream' }, cpus: pinned ? '1' : undefined });
+    apps.push(upstream);
+    const sidecar = await startApp('sidecar', {
+      env: {
+        [SIDECAR_ENV.port]: '0',
+        [SIDECAR_ENV.adminPort]: '0',
+        [SIDECAR_ENV.host]: ADDRESSES.loopback,
+        [SIDECAR_ENV.upstream]: `http://${ADDRESSES.loopback}:${upstream.port}`,
+        [SIDECAR_ENV.jwtIssuers]: fixture.issuersEnv,
+        [SIDECAR_ENV.drainDelayMs]: '0',
+        ...(cacheBytes === undefined ? {} : { [SIDECAR_ENV.jwtCacheBytes]: cacheBytes }),
+        [NODE_OPTIONS_ENV]: nodeOptions,
+      },
+      cpus: pinned ? '0' : undefined,
+      discardOutputAfterStart: true,
+    });
+    apps.push(sidecar);
+    const pid = sidecar.child.pid!;
+    const cold = statusKb(pid, 'VmRSS');
+    log(`sidecar pid ${pid}, NODE_OPTIONS "${nodeOptions}", cold RSS ${(cold / 1024).toFixed(1)} MiB; ${count} tokens a phase`);
+    const rows: [string, string][] = [];
+    let failures = 0;
+    for (const [phase, tokens, expectOk] of [
+      ['distinct valid', valid, count],
+      ['bad signature', bad, 0],
+      ['mixed', mixed, Math.ceil(count / 2)],
+    ] as const) {
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, statusKb(pid, 'VmRSS'))), 100);
+      const began = Date.now();
+      const statuses = await sendEach(sidecar.port, tokens, concurrency);
+      clearInterval(sampler);
+      peak = Math.max(peak, statusKb(pid, 'VmRSS'));
+      const ok = statuses.get(200) ?? 0;
+      const refused = statuses.get(401) ?? 0;
+      if (ok !== expectOk || refused !== tokens.length - expectOk) failures++;
+      const line = `200: ${ok}, 401: ${refused}, other: ${tokens.length - ok - refused}; peak RSS ${(peak / 1024).toFixed(1)} MiB, VmHWM ${(statusKb(pid, 'VmHWM') / 1024).toFixed(1)} MiB; ${((Date.now() - began) / 1000).toFixed(0)} s`;
+      log(`${phase}: ${line}`);
+      rows.push([phase, line]);
+    }
+    const table = ['| phase | result |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+    const settings = `${count} tokens a phase, ${concurrency} at a time; NODE_OPTIONS "${nodeOptions}"; ${SIDECAR_ENV.jwtCacheBytes} ${cacheBytes ?? 'unset (default)'}; cold RSS ${(cold / 1024).toFixed(1)} MiB; Node ${process.version} driver, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`;
+    process.stdout.write(`\n${settings}\n\n${table}\n`);
+    const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.writeFileSync(path.join(resultsDir, 'soak-jwt.md'), `# Token-diverse soak leg, ${new Date().toISOString()}\n\n\`SOAK_LEG=jwt npm run soak\`: ${settings}\n\n${table}\n`);
+    return failures === 0 ? 0 : 1;
+  } finally {
+    for (const app of apps.reverse()) await app.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (process.env[ROLE_ENV] === 'upstream') {
   runUpstream();
 } else {
-  runSoak().then(
+  (process.env.SOAK_LEG === 'jwt' ? runJwtLeg() : runSoak()).then(
     (code) => process.exit(code),
     (err) => {
       process.stderr.write(`soak: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -47,6 +47,7 @@ const SIDECAR_BAD: Record<SidecarVar, string[]> = {
   [SIDECAR_ENV.tokensPollIntervalMs]: ['49', 'often', '3600001'],
   [SIDECAR_ENV.logLevel]: ['INFO', 'loud', 'warning'],
   [SIDECAR_ENV.drainHook]: ['yes', 'TRUE', '1'],
+  [SIDECAR_ENV.jwtCacheBytes]: ['-1', '1073741825', '8MiB', '1e6'],
   [SIDECAR_ENV.jwtIssuers]: [
     'not json',
     '[]',

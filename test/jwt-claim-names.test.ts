@@ -33,7 +33,8 @@ function issuer(over: Record<string, unknown>): JwtIssuer {
 /** The payload as exact JSON text after the registered claims, so `"__proto__"` stays a member name. */
 const token = (extra = '', sub = '"alice"') => es256Token(HEADER, `{"iss":"${ISS}","aud":"api",${sub === '' ? '' : `"sub":${sub},`}"exp":${T0 + 60}${extra}}`, privateKey);
 
-const verify = (over: Record<string, unknown>, jwt: string) => createJwtVerifier({ issuers: [issuer(over)], keys: () => keys, now: () => T0 * 1000 }).verify(jwt);
+const verify = (over: Record<string, unknown>, jwt: string, routeClaims?: ReadonlyMap<string, readonly string[]>) =>
+  createJwtVerifier({ issuers: [issuer(over)], keys: () => keys, now: () => T0 * 1000, routeClaims }).verify(jwt);
 
 /** Run `f` with Object.prototype holding `values` (as a polluting dependency would), restored after. */
 function polluted<T>(values: Record<string, unknown>, f: () => T): T {
@@ -81,16 +82,23 @@ describe('a subjectClaim named like an Object.prototype member', () => {
 
 describe('a payload member named "__proto__" is plain data', () => {
   it('it lends the token no claims and sets no prototype; the claims stay an ordinary, frozen object', () => {
-    const verdict = verify({ forwardClaims: ['groups'] }, token(',"__proto__":{"sub":"root","groups":["admins"],"admin":true}', ''));
+    // Route rules asking these claims: the verdict keeps each the payload itself has (as a string or a list of strings).
+    const routeClaims = new Map([['idp', ['__proto__', 'groups', 'admin']]]);
+    const verdict = verify({ forwardClaims: ['groups'] }, token(',"__proto__":{"sub":"root","groups":["admins"],"admin":true}', ''), routeClaims);
     expect(verdict).toMatchObject({ ok: false, reason: 'invalid_claim' });
-    const ok = verify({ forwardClaims: ['groups'] }, token(',"__proto__":{"groups":["admins"],"admin":true}'));
+    const ok = verify({ forwardClaims: ['groups'] }, token(',"__proto__":{"groups":["admins"],"admin":true}'), routeClaims);
     expect(ok).toMatchObject({ ok: true, subject: 'idp:alice', claimHeaders: [] });
     const claims = (ok as { claims: Record<string, unknown> }).claims;
     expect(Object.getPrototypeOf(claims)).toBe(Object.prototype);
-    expect(Object.keys(claims)).toEqual(['iss', 'aud', 'sub', 'exp', '__proto__']);
+    // The "__proto__" member is an object, which no rule value equals: not kept; groups and admin are its, not the payload's.
+    expect(Object.keys(claims)).toEqual([]);
     expect(claims.admin).toBeUndefined();
     expect(Object.isFrozen(claims)).toBe(true);
-    expect(Object.isFrozen(Object.getOwnPropertyDescriptor(claims, '__proto__')!.value)).toBe(true);
+    // A string "__proto__" claim is kept as an own member of that name, never as the prototype.
+    const named = verify({}, token(',"__proto__":"admins"'), routeClaims) as { claims: Record<string, unknown> };
+    expect(Object.getPrototypeOf(named.claims)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(named.claims, '__proto__')!.value).toBe('admins');
+    expect(Object.keys(named.claims)).toEqual(['__proto__']);
   });
 
   it('the header too is read as own members: an alg or crit only the prototype (or a "__proto__" member) holds is none', () => {

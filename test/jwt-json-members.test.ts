@@ -29,7 +29,9 @@ beforeAll(async () => {
 function verify(header: string | Buffer, payload: string | Buffer) {
   const parsed = parseJwtIssuers(JSON.stringify([{ name: 'idp', issuer: ISS, audiences: ['api'], jwksFile: '/jwks.json', forwardClaims: ['role'] }]));
   if (!parsed.ok) throw new Error(parsed.problem);
-  return createJwtVerifier({ issuers: parsed.value, keys: () => keys, now: () => T0 * 1000 }).verify(es256Token(header, payload, privateKey));
+  // The claims a route rule could match on: what a verdict keeps of the payload.
+  const routeClaims = new Map([['idp', ['sub', 'name']]]);
+  return createJwtVerifier({ issuers: parsed.value, keys: () => keys, now: () => T0 * 1000, routeClaims }).verify(es256Token(header, payload, privateKey));
 }
 
 describe('a member named twice is jwt_malformed', () => {

@@ -1,6 +1,7 @@
 /**
  * The JWT verifier and the JWKS import, in-process with a controlled clock: which keys a JWKS gives,
- * the verified-token cache (bounded, never past exp, dropped on demand), the skew edges.
+ * the verified-token cache (bounded in estimated bytes, a hit spared once, never past exp, dropped on
+ * demand, holding only the claims route rules match on), the skew edges.
  */
 import { generateKeyPairSync } from 'crypto';
 import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
@@ -10,7 +11,7 @@ import type { JwtIssuer } from '../lib/src/contract';
 import { importHmacSecret, importJwks } from '../apps/sidecar/src/jwt/keys';
 import { kubernetesIssuer } from '../apps/sidecar/src/jwt/kubernetes';
 import type { JwksKey } from '../apps/sidecar/src/jwt/keys';
-import { createJwtVerifier } from '../apps/sidecar/src/jwt/verify';
+import { createJwtVerifier, jwtCacheEntryBytes } from '../apps/sidecar/src/jwt/verify';
 
 const ISS = 'https://idp.test';
 const T0 = 1_700_000_000;
@@ -35,9 +36,19 @@ beforeAll(async () => {
 const mint = (claims: Record<string, unknown>) =>
   new SignJWT({ iss: ISS, aud: 'api', sub: 'alice', exp: T0 + 60, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
 
-function verifier(clock: { s: number }, over: { issuer?: JwtIssuer; cacheEntries?: number; keys?: () => JwksKey[] } = {}) {
-  return createJwtVerifier({ issuers: [over.issuer ?? issuer()], keys: over.keys ?? (() => keys), now: () => clock.s * 1000, cacheEntries: over.cacheEntries });
+interface VerifierOver {
+  issuer?: JwtIssuer;
+  cacheBytes?: number;
+  routeClaims?: ReadonlyMap<string, readonly string[]>;
+  keys?: () => JwksKey[];
 }
+
+function verifier(clock: { s: number }, over: VerifierOver = {}) {
+  return createJwtVerifier({ issuers: [over.issuer ?? issuer()], keys: over.keys ?? (() => keys), now: () => clock.s * 1000, cacheBytes: over.cacheBytes, routeClaims: over.routeClaims });
+}
+
+/** The estimated bytes of the cached verdict of a token minted with `sub` and no other claim (digests are all 44 characters). */
+const entryBytesOf = (sub: string) => jwtCacheEntryBytes('='.repeat(44), { ok: true, subject: `idp:${sub}`, issuer: 'idp', claims: {}, claimHeaders: undefined });
 
 describe('importJwks', () => {
   it('takes public RSA (>= 2048 bits), EC and OKP keys; skips symmetric, private, small, enc and unusable ones', async () => {
@@ -89,7 +100,8 @@ describe('the verifier', () => {
     const v = verifier(clock, { keys: () => (lookups++, keys) });
     const token = await mint({ exp: T0 + 60 });
     const first = v.verify(token);
-    expect(first).toEqual({ ok: true, subject: 'idp:alice', issuer: 'idp', claims: { iss: 'https://idp.test', aud: 'api', sub: 'alice', exp: T0 + 60 }, claimHeaders: undefined });
+    // No route rule asks a claim of this issuer: the verdict keeps none of the payload.
+    expect(first).toEqual({ ok: true, subject: 'idp:alice', issuer: 'idp', claims: {}, claimHeaders: undefined });
     expect(v.verify(token)).toBe(first);
     expect(lookups).toBe(1);
     clock.s = T0 + 59;
@@ -102,20 +114,94 @@ describe('the verifier', () => {
     expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_expired' });
   });
 
-  it('is bounded: the oldest entry goes first, a hit does not renew it', async () => {
+  it('keeps of the payload only the claims route rules match on, as far as a rule can match them', async () => {
     const clock = { s: T0 };
-    const v = verifier(clock, { cacheEntries: 2 });
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => mint({ sub })));
-    v.verify(a);
-    v.verify(b);
-    v.verify(a);
-    v.verify(c);
-    expect(v.cacheSize()).toBe(2);
+    const v = verifier(clock, { routeClaims: new Map([['idp', ['groups', 'tier', 'level', 'absent']], ['other', ['sub']]]) });
+    const token = await mint({ groups: ['ops', 7, 'dev', { x: 1 }], tier: 'gold', level: 3, name: 'Alice', big: 'x'.repeat(2000) });
+    const verdict = v.verify(token) as { claims: Record<string, unknown> };
+    // A number never equals a rule's string value: left out, as is every claim no rule names.
+    expect(verdict.claims).toEqual({ groups: ['ops', 'dev'], tier: 'gold' });
+    expect(Object.isFrozen(verdict.claims)).toBe(true);
+    expect(Object.isFrozen(verdict.claims.groups)).toBe(true);
+  });
+
+  it('is bounded in bytes: after every one of many distinct tokens the estimate is within the budget, and the newest stay', async () => {
+    const clock = { s: T0 };
+    const subs = Array.from({ length: 300 }, (_, i) => `user-${String(i).padStart(3, '0')}`);
+    const tokens = await Promise.all(subs.map((sub) => mint({ sub })));
+    const budget = 20 * entryBytesOf(subs[0]);
     let lookups = 0;
-    const counting = verifier(clock, { cacheEntries: 2, keys: () => (lookups++, keys) });
-    for (const t of [a, b, a, c, b, a]) counting.verify(t);
-    // a, b, (a hit), c evicts a (the oldest, hit or not), (b hit), a again: 4 full checks.
-    expect(lookups).toBe(4);
+    const v = verifier(clock, { cacheBytes: budget, keys: () => (lookups++, keys) });
+    for (const t of tokens) {
+      expect(v.verify(t)).toMatchObject({ ok: true });
+      expect(v.cacheBytes()).toBeLessThanOrEqual(budget);
+    }
+    expect(v.cacheSize()).toBe(20);
+    expect(v.cacheBytes()).toBe(20 * entryBytesOf(subs[0]));
+    // The 20 newest are hits (no key lookup); the first is long gone.
+    lookups = 0;
+    for (const t of tokens.slice(-20)) v.verify(t);
+    expect(lookups).toBe(0);
+    v.verify(tokens[0]);
+    expect(lookups).toBe(1);
+  });
+
+  it('a larger verdict costs more of the budget: the estimate counts its strings', async () => {
+    const clock = { s: T0 };
+    const small = await mint({ sub: 'a' });
+    const large = await mint({ sub: 'a'.repeat(200) });
+    const v = verifier(clock, { cacheBytes: 10_000_000 });
+    v.verify(small);
+    const smallBytes = v.cacheBytes();
+    v.clearCache();
+    expect(v.cacheBytes()).toBe(0);
+    v.verify(large);
+    expect(v.cacheBytes()).toBeGreaterThanOrEqual(smallBytes + 2 * 199);
+    // Forwarded claims and kept claims count too.
+    const forwarding = verifier(clock, { cacheBytes: 10_000_000, issuer: issuer({ forwardClaims: ['team'] }), routeClaims: new Map([['idp', ['groups']]]) });
+    forwarding.verify(await mint({ sub: 'a', team: 't'.repeat(100), groups: ['g'.repeat(100)] }));
+    expect(forwarding.cacheBytes()).toBeGreaterThanOrEqual(smallBytes + 2 * 2 * 100);
+  });
+
+  it('a hit spares an entry once: a busy token outlives a flood of new ones', async () => {
+    const clock = { s: T0 };
+    const hot = await mint({ sub: 'hot' });
+    const flood = await Promise.all(Array.from({ length: 200 }, (_, i) => mint({ sub: `cold${String(i).padStart(3, '0')}` })));
+    let hotLookups = 0;
+    let counting = false;
+    const v = verifier(clock, { cacheBytes: 10 * entryBytesOf('cold000'), keys: () => (counting && hotLookups++, keys) });
+    v.verify(hot);
+    for (let i = 0; i < flood.length; i++) {
+      v.verify(flood[i]);
+      // Used between its turns at the old end: spared each time.
+      if (i % 5 === 0) {
+        counting = true;
+        v.verify(hot);
+        counting = false;
+      }
+      expect(v.cacheBytes()).toBeLessThanOrEqual(10 * entryBytesOf('cold000'));
+    }
+    expect(hotLookups).toBe(0);
+  });
+
+  it('a budget of 0 caches nothing, and every presentation is verified afresh', async () => {
+    const clock = { s: T0 };
+    let lookups = 0;
+    const v = verifier(clock, { cacheBytes: 0, keys: () => (lookups++, keys) });
+    const token = await mint({});
+    expect(v.verify(token)).toMatchObject({ ok: true });
+    expect(v.verify(token)).toMatchObject({ ok: true });
+    expect(lookups).toBe(2);
+    expect(v.cacheSize()).toBe(0);
+  });
+
+  it('a refused token is not cached', async () => {
+    const clock = { s: T0 };
+    const v = verifier(clock, { cacheBytes: 10_000_000 });
+    const token = await mint({ aud: 'elsewhere' });
+    expect(v.verify(token)).toMatchObject({ ok: false, reason: 'jwt_invalid' });
+    expect(v.cacheSize()).toBe(0);
+    expect(v.cacheBytes()).toBe(0);
   });
 
   it('clearCache forgets every verified token (what a key set change calls)', async () => {

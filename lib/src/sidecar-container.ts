@@ -20,6 +20,7 @@ import {
   encodeInteger,
   encodeJwtIssuers,
   encodeUpstream,
+  jwtCacheBytesFor,
 } from './contract';
 import { ADMIN_PORT_NAME, commonContainer, httpProbe, toEnv } from './container';
 import type { ResolvedContainers } from './container';
@@ -86,6 +87,8 @@ export function sidecarContainer(config: SidecarContainerConfig): kplus.Containe
         [SIDECAR_ENV.routes, routesAreDefault(config.routes) ? undefined : routesEnvValue(config.routes, config.constructPath)],
         // Unset without issuers: the file paths are where mountJwtIssuers mounts their ConfigMaps.
         [SIDECAR_ENV.jwtIssuers, encodeJwtIssuers(config.jwtIssuers.specs)],
+        // The verified-JWT cache's budget follows the container's memory limit (see the contract).
+        [SIDECAR_ENV.jwtCacheBytes, config.jwtIssuers.specs.length > 0 ? encodeInteger(jwtCacheBytesFor(sidecar.limits.memory.toKibibytes() * 1024)) : undefined],
         // Unset when it is the app's default, so the manifest only says what differs.
         [SIDECAR_ENV.forwardAuthorization, config.forwardAuthorization === SIDECAR_DEFAULTS.forwardAuthorization ? undefined : encodeBoolean(config.forwardAuthorization)],
         [SIDECAR_ENV.trustedProxyHops, config.trustedProxyHops === SIDECAR_INTEGERS.trustedProxyHops.default ? undefined : encodeInteger(config.trustedProxyHops)],

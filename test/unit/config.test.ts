@@ -53,6 +53,7 @@ const SIDECAR_DEFAULT_CONFIG = {
   jwtIssuers: [],
   kubernetesAuth: undefined,
   drainHook: false,
+  jwtCacheBytes: 8 * 1024 * 1024,
 };
 
 describe('sidecar loadConfig', () => {
@@ -94,6 +95,7 @@ describe('sidecar loadConfig', () => {
       [SIDECAR_ENV.logLevel]: 'trace',
       [SIDECAR_ENV.drainHook]: 'true',
       [SIDECAR_ENV.jwtIssuers]: '[{"name":"idp","issuer":"https://idp.example","audiences":["api"],"jwksFile":"/etc/jwks/idp.json"}]',
+      [SIDECAR_ENV.jwtCacheBytes]: '0',
     });
     expect(plain(cfg)).toEqual({
       host: '::',
@@ -138,6 +140,7 @@ describe('sidecar loadConfig', () => {
           tokenTypes: ['', 'JWT', 'at+jwt'],
         },
       ],
+      jwtCacheBytes: 0,
     });
   });
 
@@ -154,6 +157,7 @@ describe('sidecar loadConfig', () => {
     [SIDECAR_ENV.forwardAuthorization, 'false', 'forwardAuthorization', false],
     [SIDECAR_ENV.trustedProxyHops, '0', 'trustedProxyHops', 0],
     [SIDECAR_ENV.trustedProxyHops, '10', 'trustedProxyHops', 10],
+    [SIDECAR_ENV.jwtCacheBytes, '1073741824', 'jwtCacheBytes', 1_073_741_824],
     [SIDECAR_ENV.logLevel, 'silent', 'logLevel', 'silent'],
     [SIDECAR_ENV.host, '127.0.0.1', 'host', '127.0.0.1'],
     [SIDECAR_ENV.host, 'localhost', 'host', 'localhost'],

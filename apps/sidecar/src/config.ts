@@ -71,6 +71,8 @@ export interface SidecarConfig {
   readonly jwtIssuers: readonly JwtIssuer[];
   /** Service-account token auth, with the API server's URL resolved; undefined: off. */
   readonly kubernetesAuth: (KubernetesAuth & { readonly apiServer: string }) | undefined;
+  /** Budget of the verified-JWT cache, in estimated bytes; 0: no cache. */
+  readonly jwtCacheBytes: number;
 }
 
 /** Where to connect to the main service. */
@@ -218,6 +220,7 @@ export function loadConfig(env: Env): SidecarConfig {
     drainHook: readSetting(env, SIDECAR_ENV.drainHook, SIDECAR_DEFAULTS.drainHook, parseBoolean),
     jwtIssuers,
     kubernetesAuth: kubernetes,
+    jwtCacheBytes: readInteger(env, SIDECAR_ENV.jwtCacheBytes, SIDECAR_INTEGERS.jwtCacheBytes),
   };
   if (cfg.port !== 0 && cfg.port === cfg.adminPort) {
     throw new ConfigError(SIDECAR_ENV.adminPort, `must differ from ${SIDECAR_ENV.port} (${cfg.port})`);

@@ -83,6 +83,19 @@ export function admits(rule: CompiledRule, verdict: AuthVerdict & { ok: true }):
   return false;
 }
 
+/** By issuer name, each claim a rule of the table matches on: what a verified JWT's verdict must keep (jwt/verify.ts). */
+export function routeClaimNames(table: RouteTable): ReadonlyMap<string, readonly string[]> {
+  const names = new Map<string, Set<string>>();
+  for (const rule of table.rules) {
+    for (const c of rule.claims ?? []) {
+      const forIssuer = names.get(c.issuer) ?? new Set<string>();
+      forIssuer.add(c.claim);
+      names.set(c.issuer, forIssuer);
+    }
+  }
+  return new Map([...names].map(([issuer, claims]) => [issuer, Object.freeze([...claims])]));
+}
+
 const methodsMatch = (rule: CompiledRule, method: string | undefined) => rule.methods === undefined || (method !== undefined && rule.methods.has(method));
 
 export function compileRoutes(table: RouteTable): RouteMatcher {

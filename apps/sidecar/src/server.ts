@@ -19,7 +19,7 @@ import type { JwtVerifier } from './jwt/verify';
 import { listen } from './listen';
 import type { Logger } from './log';
 import { createMetrics } from './metrics';
-import { compileRoutes } from './routes';
+import { compileRoutes, routeClaimNames } from './routes';
 import type { SidecarMetrics } from './metrics';
 import { CLIENT_KEEPALIVE_TIMEOUT_MS, createProxyServer } from './proxy-server';
 import type { Lifecycle } from './proxy-server';
@@ -109,6 +109,8 @@ function createVerifier(config: SidecarConfig, sources: KeySources): JwtVerifier
     // The cluster's own tokens are the cluster's, even if a JWT issuer was given its iss too.
     issuerFor: (iss) => (kubernetes?.issuer?.issuer === iss ? kubernetes.issuer : byIss.get(iss)),
     keys: (name) => byName.get(name)!.keys,
+    cacheBytes: config.jwtCacheBytes,
+    routeClaims: routeClaimNames(config.routes),
     // A file is reloaded on change anyway; a URL is refetched, rate-limited, and the request does not wait.
     onUnknownKey: (name) => {
       const store = byName.get(name);

@@ -75,6 +75,11 @@ export const SIDECAR_ENV = {
   routes: 'SIDECAR_ROUTES',
   /** Service-account token auth, a JSON object (see parseKubernetesAuth); unset: off. */
   kubernetesAuth: 'SIDECAR_KUBERNETES_AUTH',
+  /**
+   * Bytes the cache of verified JWTs may hold (an estimate per entry, see jwtCacheEntryBytes in
+   * apps/sidecar); 0: no cache. SidecarApp derives it from the sidecar's memory limit (jwtCacheBytesFor).
+   */
+  jwtCacheBytes: 'SIDECAR_JWT_CACHE_BYTES',
 } as const;
 
 /** Set by the kubelet in every container: where in-cluster clients find the API server. */

@@ -78,6 +78,24 @@ const LONGEST_SHUTDOWN_MS = timingBudget({
   terminationGracePeriodSeconds: POD_TIMING_INTEGERS.terminationGracePeriodSeconds.max,
 }).sidecarShutdownTimeoutMs;
 
+const MIB = 1024 * 1024;
+/** The sidecar container's memory limit when none is given (lib/src/container.ts DEFAULT_LIMITS). */
+export const DEFAULT_SIDECAR_MEMORY_LIMIT_BYTES = 128 * MIB;
+/**
+ * The share of the sidecar's memory limit the verified-JWT cache may hold, as estimated. The rest
+ * is node's own: an idle sidecar is ~50 MiB RSS, and young-generation garbage under load comes on
+ * top (figures in bench/results/jwt-memory.md).
+ */
+export const JWT_CACHE_LIMIT_SHARE = 1 / 16;
+/** 0 turns the cache off; 1 GiB is more than any sidecar's limit would give it. */
+const JWT_CACHE_BYTES_BOUNDS = { min: 0, max: 1024 * MIB } as const;
+
+/** The verified-JWT cache budget for a sidecar memory limit: JWT_CACHE_LIMIT_SHARE of it, whole bytes, within the setting's bounds. */
+export function jwtCacheBytesFor(memoryLimitBytes: number): number {
+  const share = Math.floor(memoryLimitBytes * JWT_CACHE_LIMIT_SHARE);
+  return Math.min(JWT_CACHE_BYTES_BOUNDS.max, Math.max(JWT_CACHE_BYTES_BOUNDS.min, Number.isFinite(share) ? share : 0));
+}
+
 /** Whole-number settings of apps/sidecar, keyed like SIDECAR_ENV. */
 export const SIDECAR_INTEGERS = {
   port: port(DEFAULT_PORTS.sidecar),
@@ -98,6 +116,8 @@ export const SIDECAR_INTEGERS = {
    * Ten is more proxies than any real chain has (CDN, load balancer, Ingress).
    */
   trustedProxyHops: { min: 0, max: 10, default: 0 },
+  /** Unset (outside SidecarApp, or a setting without JWT issuers): the budget of the default memory limit. */
+  jwtCacheBytes: { ...JWT_CACHE_BYTES_BOUNDS, default: jwtCacheBytesFor(DEFAULT_SIDECAR_MEMORY_LIMIT_BYTES) },
 } as const satisfies Record<string, IntegerRule>;
 
 /** Whole-number settings of apps/main, keyed like MAIN_ENV. */

@@ -7,6 +7,9 @@
  * signature; claimsProblem (time, audience, payload typ); identityOf (the subject and the forwarded
  * claims). A verified token is cached under the SHA-256 of its text (never the text) until it
  * expires or for at most VERIFIED_TTL_MS, whichever is sooner; a key set that changes drops the cache.
+ * The cache is bounded in estimated bytes (SIDECAR_JWT_CACHE_BYTES), and a verdict holds only what a
+ * request needs: the subject, the forwarded claim headers and the claims route rules match on, never
+ * the whole payload (a payload may be kilobytes, and 50 000 of them outgrew the container).
  *
  * Admission is synchronous (admission.ts), and jose's verify functions are all async, so the one
  * signature operation is node:crypto's one-shot verify, called with the KeyObject jose imported and
@@ -19,6 +22,7 @@ import { base64url } from 'jose';
 import {
   KUBERNETES_ISSUER_NAME,
   MAX_FORWARDED_CLAIM_CHARS,
+  SIDECAR_INTEGERS,
   NON_ACCESS_TOKEN_PAYLOAD_TYPES,
   SERVICE_ACCOUNT_SUBJECT,
   claimHeaderName,
@@ -27,7 +31,7 @@ import {
 import type { JwtAlgorithm, JwtIssuer } from '../../../../lib/src/contract';
 import { authFailure } from '../auth-verdict';
 import type { AuthFailure, AuthVerdict } from '../auth-verdict';
-import { deepFreeze, hasDuplicateNames, own, parseSegment } from './decode';
+import { hasDuplicateNames, own, parseSegment } from './decode';
 import type { Json } from './decode';
 import type { JwksKey } from './keys';
 
@@ -37,7 +41,6 @@ export const MAX_JWT_BYTES = 8 * 1024;
 export const MAX_SUBJECT_CLAIM_CHARS = MAX_FORWARDED_CLAIM_CHARS;
 /** Upper bound on how long a verified token is trusted without a fresh check. */
 export const VERIFIED_TTL_MS = 5 * 60_000;
-export const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /** Three base64url segments; the signature may be empty (alg "none"), which is refused later. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -98,8 +101,13 @@ export interface JwtVerifierOptions {
   readonly onUnknownKey?: (issuerName: string) => void;
   /** @default Date.now */
   readonly now?: () => number;
-  /** @default VERIFIED_CACHE_ENTRIES */
-  readonly cacheEntries?: number;
+  /** The cache's budget in estimated bytes (jwtCacheEntryBytes); 0: no cache. @default SIDECAR_INTEGERS.jwtCacheBytes.default */
+  readonly cacheBytes?: number;
+  /**
+   * By issuer name, the claims route rules match on (routeClaimNames): a verdict keeps these of the
+   * payload, and no other. @default none: a verdict keeps no claims.
+   */
+  readonly routeClaims?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface JwtVerifier {
@@ -107,7 +115,9 @@ export interface JwtVerifier {
   verify(token: string): AuthVerdict | undefined;
   /** Forget every verified token: call it when a key set changes, so a removed key stops working at once. */
   clearCache(): void;
+  /** How many verdicts the cache holds, and their estimated bytes. */
   readonly cacheSize: () => number;
+  readonly cacheBytes: () => number;
 }
 
 const F = authFailure;
@@ -222,6 +232,18 @@ function serviceAccountClaimsAgree(subject: string, payload: Json): boolean {
   return own(k8s as Json, 'namespace') === m[1] && (account === undefined || own(account as Json, 'name') === m[2]);
 }
 
+/** The header name of each of the issuer's forwardClaims, made once: every cached verdict shares these strings. */
+const claimHeaderNames = new WeakMap<JwtIssuer, readonly string[]>();
+
+function claimHeaderNamesOf(issuer: JwtIssuer): readonly string[] {
+  let names = claimHeaderNames.get(issuer);
+  if (names === undefined) {
+    names = issuer.forwardClaims.map(claimHeaderName);
+    claimHeaderNames.set(issuer, names);
+  }
+  return names;
+}
+
 /**
  * The issuer's forwardClaims as a flat [header, value, …] list, or null when one holds what a
  * header must not carry. A string goes as is; a number or boolean as its JSON text; a list of
@@ -230,7 +252,9 @@ function serviceAccountClaimsAgree(subject: string, payload: Json): boolean {
 function forwardedClaimHeaders(issuer: JwtIssuer, payload: Json): readonly string[] | undefined | null {
   if (issuer.forwardClaims.length === 0) return undefined;
   const out: string[] = [];
-  for (const claim of issuer.forwardClaims) {
+  const headerNames = claimHeaderNamesOf(issuer);
+  for (let i = 0; i < issuer.forwardClaims.length; i++) {
+    const claim = issuer.forwardClaims[i];
     const v = own(payload, claim);
     if (v === undefined) continue;
     let text: string;
@@ -240,60 +264,152 @@ function forwardedClaimHeaders(issuer: JwtIssuer, payload: Json): readonly strin
     else if (Array.isArray(v) && v.every((e) => typeof e === 'string' && !e.includes(',') && HEADER_SAFE.test(e))) text = v.join(',');
     else return null;
     if (text.length > MAX_FORWARDED_CLAIM_CHARS || (text !== '' && !HEADER_SAFE.test(text))) return null;
-    out.push(claimHeaderName(claim), text);
+    out.push(headerNames[i], text);
   }
   return Object.freeze(out);
 }
 
-/** The verdict of a verified token: its subject, claims (frozen through) and forwarded claim headers, or why its claims cannot go upstream. */
-function identityOf(issuer: JwtIssuer, payload: Json): Verified | AuthFailure {
+/** A verdict of an issuer no route rule asks a claim of. */
+const NO_CLAIMS: Json = Object.freeze({});
+
+/**
+ * The payload's claims named in `names`, frozen, as far as a route rule can match them (routes.ts
+ * claimHolds: a string, or a list holding it): a string as is, a list as its strings; any other
+ * value matches no rule and is left out, as is an absent claim.
+ */
+function routedClaims(names: readonly string[], payload: Json): Json {
+  if (names.length === 0) return NO_CLAIMS;
+  const kept: Record<string, unknown> = {};
+  for (const name of names) {
+    const v = own(payload, name);
+    const value = typeof v === 'string' ? v : Array.isArray(v) ? Object.freeze(v.filter((e) => typeof e === 'string')) : undefined;
+    // defineProperty, not assignment: a claim named "__proto__" stays an own member, never the prototype.
+    if (value !== undefined) Object.defineProperty(kept, name, { value, enumerable: true });
+  }
+  return Object.freeze(kept);
+}
+
+/** The verdict of a verified token: its subject, the claims route rules match on and forwarded claim headers, or why its claims cannot go upstream. */
+function identityOf(issuer: JwtIssuer, payload: Json, routeClaims: readonly string[]): Verified | AuthFailure {
   const claim = own(payload, issuer.subjectClaim);
   if (typeof claim !== 'string' || claim.length > MAX_SUBJECT_CLAIM_CHARS || !HEADER_SAFE.test(claim)) return F('invalid_claim');
   const kubernetes = issuer.name === KUBERNETES_ISSUER_NAME;
   if (kubernetes && !serviceAccountClaimsAgree(claim, payload)) return F('invalid_claim');
   const claimHeaders = forwardedClaimHeaders(issuer, payload);
   if (claimHeaders === null) return F('invalid_claim');
-  deepFreeze(payload);
   return Object.freeze({
     ok: true as const,
     // A service account is known by its own name, system:serviceaccount:<ns>:<name>; no JWT issuer may be called "system".
     subject: kubernetes ? claim : `${issuer.name}:${claim}`,
     issuer: issuer.name,
-    claims: payload,
+    claims: routedClaims(routeClaims, payload),
     claimHeaders,
   });
 }
 
 /**
- * Verified verdicts by token digest. Oldest first out when full. A hit does not move its entry: a
- * delete and re-insert per request on a full Map costs more than the whole rest of the request
- * (bench/results/jwt.md), and an entry lives at most VERIFIED_TTL_MS anyway, so a busy token is
- * re-verified at most that often.
+ * What one cached verdict may cost, in bytes, overestimated: per string its header and two bytes a
+ * character (V8 keeps ASCII in one), plus the entry's objects (Map slot, entry, verdict, claims,
+ * lists) as one fixed sum. The fixed sum is measured, with room: heap used per entry of the
+ * bench/jwt-memory.ts shapes (bench/results/jwt-memory.md) stays below this estimate.
+ */
+export const CACHE_ENTRY_FIXED_BYTES = 400;
+const STRING_HEADER_BYTES = 24;
+const LIST_BYTES = 48;
+const stringBytes = (s: string) => STRING_HEADER_BYTES + 2 * s.length;
+
+/** The estimated bytes of a cached verdict under `digest`. */
+export function jwtCacheEntryBytes(digest: string, verdict: Verified): number {
+  let bytes = CACHE_ENTRY_FIXED_BYTES + stringBytes(digest) + stringBytes(verdict.subject);
+  if (verdict.claimHeaders !== undefined) {
+    bytes += LIST_BYTES;
+    for (const h of verdict.claimHeaders) bytes += 8 + stringBytes(h);
+  }
+  const claims = verdict.claims ?? NO_CLAIMS;
+  for (const name of Object.keys(claims)) {
+    const v = claims[name];
+    bytes += 16 + stringBytes(name);
+    if (typeof v === 'string') bytes += stringBytes(v);
+    else if (Array.isArray(v)) {
+      bytes += LIST_BYTES;
+      for (const e of v as string[]) bytes += 8 + stringBytes(e);
+    }
+  }
+  return bytes;
+}
+
+interface CacheEntry {
+  readonly verdict: Verified;
+  readonly untilMs: number;
+  readonly bytes: number;
+  /** Hit since it was inserted or last spared: the eviction spares it once (second chance). */
+  used: boolean;
+}
+
+/**
+ * Verified verdicts by token digest, within a budget of estimated bytes. Oldest first out, but an
+ * entry hit since it was inserted or last spared is spared once, moved to the newest end (a
+ * second-chance approximation of LRU): a busy token outlives a flood of new ones. A hit only sets a
+ * flag: a delete and re-insert per request on a full Map costs more than the whole rest of the
+ * request (bench/results/jwt.md); the move is paid on insertion, which follows a signature check.
  */
 class VerifiedCache {
-  private readonly entries = new Map<string, { readonly verdict: Verified; readonly untilMs: number }>();
+  private readonly entries = new Map<string, CacheEntry>();
+  private totalBytes = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxBytes: number) {}
 
   get size(): number {
     return this.entries.size;
   }
 
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
   get(digest: string, nowMs: number): Verified | undefined {
     const hit = this.entries.get(digest);
     if (hit === undefined) return undefined;
-    if (nowMs < hit.untilMs) return hit.verdict;
-    this.entries.delete(digest);
+    if (nowMs < hit.untilMs) {
+      hit.used = true;
+      return hit.verdict;
+    }
+    this.drop(digest, hit);
     return undefined;
   }
 
-  remember(digest: string, verdict: Verified, untilMs: number): void {
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(digest, { verdict, untilMs });
+  remember(digest: string, verdict: Verified, untilMs: number, nowMs: number): void {
+    const bytes = jwtCacheEntryBytes(digest, verdict);
+    if (bytes > this.maxBytes) return;
+    const previous = this.entries.get(digest);
+    if (previous !== undefined) this.drop(digest, previous);
+    while (this.totalBytes + bytes > this.maxBytes && this.entries.size > 0) this.evictOne(nowMs);
+    this.entries.set(digest, { verdict, untilMs, bytes, used: false });
+    this.totalBytes += bytes;
   }
 
   clear(): void {
     this.entries.clear();
+    this.totalBytes = 0;
+  }
+
+  private drop(digest: string, entry: CacheEntry): void {
+    this.entries.delete(digest);
+    this.totalBytes -= entry.bytes;
+  }
+
+  /** Evict the oldest entry not spared; ends, since each spared one loses its flag (and a spared entry comes round again). */
+  private evictOne(nowMs: number): void {
+    for (const [digest, entry] of this.entries) {
+      this.entries.delete(digest);
+      if (entry.used && nowMs < entry.untilMs) {
+        entry.used = false;
+        this.entries.set(digest, entry);
+        continue;
+      }
+      this.totalBytes -= entry.bytes;
+      return;
+    }
   }
 }
 
@@ -302,7 +418,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const byIss = new Map(opts.issuers.map((i) => [i.issuer, i]));
   const issuerFor = opts.issuerFor ?? ((iss: string) => byIss.get(iss));
   const anyAllowed = new Set<string>(opts.issuers.flatMap((i) => i.algorithms));
-  const cache = new VerifiedCache(opts.cacheEntries ?? VERIFIED_CACHE_ENTRIES);
+  const cache = new VerifiedCache(opts.cacheBytes ?? SIDECAR_INTEGERS.jwtCacheBytes.default);
+  const routeClaims = (issuerName: string) => opts.routeClaims?.get(issuerName) ?? [];
 
   /** Everything after the cache, for a token not verified before. */
   function verifyNew(token: string, firstDot: number, digest: string, nowMs: number): AuthVerdict | undefined {
@@ -324,8 +441,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     }
     const problem = signatureProblem(token, alg, candidates) ?? claimsProblem(issuer, payload, nowMs);
     if (problem !== undefined) return problem;
-    const verdict = identityOf(issuer, payload);
-    if (verdict.ok) cache.remember(digest, verdict, Math.min((own(payload, 'exp') as number) * 1000, nowMs + VERIFIED_TTL_MS));
+    const verdict = identityOf(issuer, payload, routeClaims(issuer.name));
+    if (verdict.ok) cache.remember(digest, verdict, Math.min((own(payload, 'exp') as number) * 1000, nowMs + VERIFIED_TTL_MS), nowMs);
     return verdict;
   }
 
@@ -341,5 +458,6 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     verify,
     clearCache: () => cache.clear(),
     cacheSize: () => cache.size,
+    cacheBytes: () => cache.bytes,
   };
 }
