@@ -37,6 +37,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
+import { appsNodeVersion } from '../tools/app-node';
 import { entryOf, localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
@@ -289,7 +290,7 @@ async function main(): Promise<void> {
   const cachedAloneRatio = net('jwt sidecar: cached JWT, 1-entry cache') / jwtStatic;
   const lines = [
     ...(QUICK ? ['**Smoke run (BENCH_QUICK=1): the targets start, proxy and are counted; the figures are not a measurement.**', ''] : []),
-    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${execFileSync('valgrind', ['--version']).toString().trim()}.`,
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, the proxies on Node ${appsNodeVersion().slice(1)} (this script on ${process.version}), ${execFileSync('valgrind', ['--version']).toString().trim()}.`,
     `Method: ${fmt(WARMUP)} warm-up requests, then ${fmt(COUNTED)} counted, over ${CONNECTIONS} keep-alive connections, against a tiny node:http upstream. ` +
       `Instructions: callgrind (user space, all threads of the proxy). Syscalls: strace -c -f over the counted part. Production settings: info logs, metrics on. ` +
       `Node peers (on the sidecar's Node): keep-alive to the upstream with their libraries' defaults, the floor's plain header check, no logging, no metrics. ` +

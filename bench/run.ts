@@ -39,6 +39,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { VERIFIED_CACHE_ENTRIES } from '../apps/sidecar/src/jwt/verify';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
+import { appsNodeVersion } from '../tools/app-node';
 import { localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
@@ -362,7 +363,7 @@ async function main(): Promise<void> {
 
     const lines: string[] = [];
     if (QUICK) lines.push('**Smoke run (BENCH_QUICK=1): the scenarios start, proxy and are counted; the figures are not a measurement.**', '');
-    lines.push(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, Linux ${os.release()}.`);
+    lines.push(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, the proxies on Node ${appsNodeVersion().slice(1)} (this script on ${process.version}), Linux ${os.release()}.`);
     lines.push(
       `Method: saturation. The proxy under test alone on CPU ${SERVER_CPU}; wrk (1 thread, ${CONNECTIONS} connections) and a tiny node:http upstream on CPU ${LOAD_CPU}. ` +
         `${WARMUP} s warm-up then ${SECONDS} s measured, ${ROUNDS} rounds, medians; a scenario short of ${ROUNDS} rounds at ${BUSY_MIN * 100}% busy runs again in at most ${EXTRA_ROUNDS} extra rounds. CPU per request = utime+stime of the proxy from /proc/<pid>/stat over the measured window / responses; ` +
