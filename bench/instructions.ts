@@ -1,6 +1,10 @@
 /**
  * `npm run bench:instructions`: user-space instructions per request, counted by callgrind, and
- * syscalls per request, counted by strace, for the floor proxy and the sidecar over one fixed load.
+ * syscalls (and futex calls) per request, counted by strace, for the floor proxy, two Node peers
+ * and the sidecar over one fixed load. The peers are what a Node user might pick instead of the
+ * sidecar: node:http with an undici Pool (bench/peer-undici.ts) and Fastify 5 with
+ * @fastify/http-proxy (bench/peer-fastify.ts), keep-alive to the upstream, the floor's plain header
+ * check, no logging.
  * CPU time on a small VM swings too much to settle small differences; these counts repeat within a
  * fraction of a percent (bench/results/ records the runs).
  *
@@ -21,7 +25,9 @@
  * Env knobs: BENCH_WARMUP_REQUESTS [6000], BENCH_COUNTED_REQUESTS [3000], BENCH_LOAD_CONNECTIONS [8],
  * BENCH_CALLGRIND_DIR [unset: a temporary directory, removed]: keep the callgrind files there, for
  * callgrind_annotate; BENCH_TARGETS [all]: a regular expression, only the targets whose name it
- * matches (the tables then go to stdout only).
+ * matches (the tables then go to stdout only). BENCH_QUICK=1: a smoke run that the targets start,
+ * proxy and are counted, not a measurement: 200 warm-up and 200 counted requests (the JWT pair too),
+ * the knobs above still win, and the tables go to stdout only.
  * Writes bench/results/instructions.md.
  */
 import { execFileSync, spawn } from 'child_process';
@@ -30,6 +36,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ADDRESSES, NODE_OPTIONS_ENV, SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../lib/src/contract';
+import { appsNodeVersion } from '../tools/app-node';
 import { entryOf, localSidecarEnv } from '../tools/apps';
 import { RunningApp, startApp } from '../tools/launcher';
 import { REPO_ROOT } from '../tools/repo-root';
@@ -37,8 +44,9 @@ import { fixedLoad, fixedLoadWithTokens } from './fixed-load';
 import { CACHE_ENTRIES, createJwtFixture, FIRST_SEEN_TOKENS, garbageB64token, garbageJwtShaped, JWT_ISSUER_NAME, sidecarCounted } from './jwt-tokens';
 import type { ExpectCounted } from './jwt-tokens';
 
-const WARMUP = envCount('BENCH_WARMUP_REQUESTS', 6000);
-const COUNTED = envCount('BENCH_COUNTED_REQUESTS', 3000);
+const QUICK = process.env.BENCH_QUICK === '1';
+const WARMUP = envCount('BENCH_WARMUP_REQUESTS', QUICK ? 200 : 6000);
+const COUNTED = envCount('BENCH_COUNTED_REQUESTS', QUICK ? 200 : 3000);
 const CONNECTIONS = envCount('BENCH_LOAD_CONNECTIONS', 8);
 const BUILD = path.join(REPO_ROOT, 'build');
 /**
@@ -46,7 +54,7 @@ const BUILD = path.join(REPO_ROOT, 'build');
  * many: a full cache makes major GCs dearer, and 3,000 requests may hold none of them. (It also
  * spans the cache Map's rehash cycle, about 23,000 hits at 10,000 entries, should a hit write to it.)
  */
-const PAIR_COUNTED = 3 * CACHE_ENTRIES;
+const PAIR_COUNTED = QUICK ? COUNTED : 3 * CACHE_ENTRIES;
 
 function envCount(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -143,7 +151,19 @@ async function instructionsPerRequest(t: Target, dir: string): Promise<{ total: 
   return { total: Number(m[1]) / t.counted, compiler: compilerInstructions(out) / t.counted };
 }
 
-async function syscallsPerRequest(t: Target, dir: string): Promise<number> {
+/** Calls in the total row and in the futex row of an `strace -c` summary. */
+function straceCalls(summary: string): { total: number; futex: number } {
+  // Rows: "% time, seconds, usecs/call, calls, [errors,] syscall"; the last row's name is "total".
+  const calls = (name: string) => {
+    const row = summary.split('\n').find((l) => l.trim().split(/\s+/).at(-1) === name);
+    return row === undefined ? undefined : Number(row.trim().split(/\s+/)[3]);
+  };
+  const total = calls('total');
+  if (total === undefined) throw new Error('no total row in the strace summary');
+  return { total, futex: calls('futex') ?? 0 };
+}
+
+async function syscallsPerRequest(t: Target, dir: string): Promise<{ syscalls: number; futex: number }> {
   const out = path.join(dir, `${t.name.replace(/\W+/g, '-')}.strace`);
   const p = await launch(t.name, t.entry, t.env);
   try {
@@ -160,10 +180,8 @@ async function syscallsPerRequest(t: Target, dir: string): Promise<number> {
   } finally {
     await p.stop();
   }
-  // The summary's last row: "% time, seconds, usecs/call, calls, [errors,] total".
-  const total = fs.readFileSync(out, 'utf8').split('\n').find((l) => /\stotal$/.test(l));
-  if (total === undefined) throw new Error(`no total in ${out}`);
-  return Number(total.trim().split(/\s+/)[3]) / t.counted;
+  const { total, futex } = straceCalls(fs.readFileSync(out, 'utf8'));
+  return { syscalls: total / t.counted, futex: futex / t.counted };
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -192,6 +210,7 @@ async function main(): Promise<void> {
     [SIDECAR_ENV.drainDelayMs]: '0',
     [NODE_OPTIONS_ENV]: SIDECAR_NODE_OPTIONS,
   };
+  const peerEnv = { PEER_UPSTREAM: upstreamUrl, PEER_TOKEN: token };
   const jwt = createJwtFixture(tokensDir);
   const jwtEnv = { ...sidecarEnv, [SIDECAR_ENV.jwtIssuers]: jwt.issuersEnv };
   const list = (make: () => string) => Array.from({ length: FIRST_SEEN_TOKENS }, make);
@@ -216,6 +235,8 @@ async function main(): Promise<void> {
   });
   const targets: Target[] = [
     { name: 'floor', what: 'node:http keep-alive proxy, plain header check', entry: path.join(BUILD, 'bench', 'floor-proxy.js'), env: { FLOOR_UPSTREAM: upstreamUrl, FLOOR_TOKEN: token }, headers: good, ...plain, status: 200 },
+    { name: 'undici peer', what: 'Node peer: node:http + undici Pool, keep-alive, plain header check, no logging', entry: path.join(BUILD, 'bench', 'peer-undici.js'), env: peerEnv, headers: good, ...plain, status: 200 },
+    { name: 'fastify peer', what: 'Node peer: Fastify 5 + @fastify/http-proxy, keep-alive, plain header check, no logging', entry: path.join(BUILD, 'bench', 'peer-fastify.js'), env: peerEnv, headers: good, ...plain, status: 200 },
     { name: 'sidecar', what: 'our sidecar: auth, access log, metrics', entry: entryOf('sidecar'), env: sidecarEnv, headers: good, ...plain, status: 200, expect: asStatic },
     { name: 'sidecar 401', what: 'our sidecar, bad token', entry: entryOf('sidecar'), env: sidecarEnv, headers: bad, ...plain, status: 401, expect: reason('invalid_token') },
     // The sidecar with a trusted issuer (ES256 and RS256 keys in a JWKS file).
@@ -239,13 +260,13 @@ async function main(): Promise<void> {
   if (WARMUP + COUNTED > FIRST_SEEN_TOKENS) throw new Error(`BENCH_WARMUP_REQUESTS + BENCH_COUNTED_REQUESTS must not exceed ${FIRST_SEEN_TOKENS}: a first-seen token would come back`);
   const only = process.env.BENCH_TARGETS === undefined ? undefined : new RegExp(process.env.BENCH_TARGETS);
   const chosen = only === undefined ? targets : targets.filter((t) => only.test(t.name));
-  const rows: { t: Target; instructions: number; compiler: number; syscalls: number }[] = [];
+  const rows: { t: Target; instructions: number; compiler: number; syscalls: number; futex: number }[] = [];
   try {
     for (const t of chosen) {
       const { total: instructions, compiler } = await instructionsPerRequest(t, dir);
-      const syscalls = await syscallsPerRequest(t, dir);
-      console.error(`${t.name}: ${fmt(instructions)} instructions/request, ${fmt(syscalls, 2)} syscalls/request`);
-      rows.push({ t, instructions, compiler, syscalls });
+      const { syscalls, futex } = await syscallsPerRequest(t, dir);
+      console.error(`${t.name}: ${fmt(instructions)} instructions/request, ${fmt(syscalls, 2)} syscalls/request, ${fmt(futex, 2)} futex/request`);
+      rows.push({ t, instructions, compiler, syscalls, futex });
     }
   } finally {
     await upstream.stop();
@@ -267,15 +288,17 @@ async function main(): Promise<void> {
   const cachedRatio = net('jwt sidecar: cached JWT') / jwtStatic;
   const cachedAloneRatio = net('jwt sidecar: cached JWT, 1-entry cache') / jwtStatic;
   const lines = [
-    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${execFileSync('valgrind', ['--version']).toString().trim()}.`,
+    ...(QUICK ? ['**Smoke run (BENCH_QUICK=1): the targets start, proxy and are counted; the figures are not a measurement.**', ''] : []),
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, the proxies on Node ${appsNodeVersion().slice(1)} (this script on ${process.version}), ${execFileSync('valgrind', ['--version']).toString().trim()}.`,
     `Method: ${fmt(WARMUP)} warm-up requests, then ${fmt(COUNTED)} counted, over ${CONNECTIONS} keep-alive connections, against a tiny node:http upstream. ` +
       `Instructions: callgrind (user space, all threads of the proxy). Syscalls: strace -c -f over the counted part. Production settings: info logs, metrics on. ` +
+      `Node peers (on the sidecar's Node): keep-alive to the upstream with their libraries' defaults, the floor's plain header check, no logging, no metrics. ` +
       `The JWT targets first fill the verified cache with ${fmt(fill.length)} other valid tokens (the 1-entry cache target: ${fmt(fill.length)} more warm-up requests instead). ` +
       `The static token and the cached JWT on the JWT sidecar are counted over ${fmt(PAIR_COUNTED)} requests.`,
     '',
-    '| proxy | what | instructions/request | × floor | of which V8 compiling | syscalls/request |',
-    '|---|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.t.name} | ${r.t.what} | ${fmt(r.instructions)} | ${fmt(r.instructions / floor, 2)} | ${fmt(r.compiler)} | ${fmt(r.syscalls, 2)} |`),
+    '| proxy | what | instructions/request | × floor | of which V8 compiling | syscalls/request | futex/request |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.t.name} | ${r.t.what} | ${fmt(r.instructions)} | ${fmt(r.instructions / floor, 2)} | ${fmt(r.compiler)} | ${fmt(r.syscalls, 2)} | ${fmt(r.futex, 2)} |`),
     '',
     '| target | measured | verdict |',
     '|---|---|---|',
@@ -286,18 +309,18 @@ async function main(): Promise<void> {
     '',
     'JWT targets without V8 compiling, against the static token on the same sidecar and against the static-token 401 (`sidecar 401`):',
     '',
-    '| JWT target | instructions/request without V8 compiling | × static token | × static 401 | syscalls/request |',
-    '|---|---:|---:|---:|---:|',
+    '| JWT target | instructions/request without V8 compiling | × static token | × static 401 | syscalls/request | futex/request |',
+    '|---|---:|---:|---:|---:|---:|',
     ...rows
       .filter((r) => r.t.name.startsWith('jwt sidecar: '))
       .map((r) => {
         const n = r.instructions - r.compiler;
-        return `| ${r.t.name.replace('jwt sidecar: ', '')} | ${fmt(n)} | ${ratio(n / jwtStatic, 3)} | ${ratio(n / rejectNet, 2)} | ${fmt(r.syscalls, 2)} |`;
+        return `| ${r.t.name.replace('jwt sidecar: ', '')} | ${fmt(n)} | ${ratio(n / jwtStatic, 3)} | ${ratio(n / rejectNet, 2)} | ${fmt(r.syscalls, 2)} | ${fmt(r.futex, 2)} |`;
       }),
   ];
   const text = lines.join('\n') + '\n';
   process.stdout.write('\n' + text);
-  if (only === undefined) {
+  if (only === undefined && !QUICK) {
     const results = path.join(REPO_ROOT, 'bench', 'results');
     fs.mkdirSync(results, { recursive: true });
     fs.writeFileSync(path.join(results, 'instructions.md'), `# Instructions per request, ${new Date().toISOString().slice(0, 10)}\n\n${text}`);

@@ -42,3 +42,8 @@ function majorOf(binary: string): number | undefined {
     return undefined;
   }
 }
+
+/** appsNode()'s version, as "v24.x.y": what a bench's proxies ran on. */
+export function appsNodeVersion(): string {
+  return execFileSync(appsNode(), ['-p', 'process.version'], { encoding: 'utf8', timeout: 30_000 }).trim();
+}
