@@ -36,7 +36,8 @@ export class SidecarAppChart extends Chart {
     super(scope, id, props);
     const env = props.env ?? process.env;
     this.app = new SidecarApp(this, CHART_NAME, {
-      main: { image: imageOverride(this, 'main', env) },
+      // apps/main, under whatever name an override gives it: it reads the contract's MAIN_* env.
+      main: { image: imageOverride(this, 'main', env), contractEnv: true },
       sidecar: { image: imageOverride(this, 'sidecar', env) },
       sidecarMode: sidecarMode(this, env),
     });
