@@ -116,34 +116,14 @@ function answered(res: Response, send: () => void): Promise<void> {
   });
 }
 
-export function createAdminApp(opts: AdminOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('trust proxy', false);
-
-  const text = (res: Response, status: number, body: string) => {
-    res.status(status).set('cache-control', 'no-store').type('text/plain').send(`${body}\n`);
-  };
-
-  app.get(HEALTH_PATHS.sidecarLiveness, (_req, res) => text(res, 200, 'ok'));
-
-  const withSources = (verdict: string) => [verdict, ...(opts.sources?.() ?? [])].join('\n');
-  app.get(HEALTH_PATHS.sidecarReadiness, async (_req, res) => {
-    const local = opts.notReadyReason();
-    if (local !== undefined) return text(res, 503, withSources(local));
-    const upstream = await upstreamVerdict(opts);
-    // Shutdown may have begun while we waited.
-    const reason = opts.notReadyReason() ?? upstream;
-    if (reason !== undefined) return text(res, 503, withSources(reason));
-    return text(res, 200, withSources('ready'));
-  });
-
-  // Container mode's preStop of both containers: the kubelet waits here, so no image needs `sleep`.
-  // It only waits: in that mode each container's own SIGTERM starts its drain. With ?until=closed
-  // (main's preStop) the sidecar's close ends the wait early, so main's SIGTERM follows the drain.
+/**
+ * The preStop wait. It only waits: in container mode each container's own SIGTERM starts its drain.
+ * With ?until=closed (main's preStop) the sidecar's close ends the wait early, so main's SIGTERM
+ * follows the drain.
+ */
+function preStopWait(opts: AdminOptions): (req: Request, res: Response) => void {
   const closedWaits = opts.proxyClosedWaits;
-  app.get(HEALTH_PATHS.preStopWait, (req, res) => {
+  return (req, res) => {
     const raw = req.query[DRAIN_HOOK_QUERY];
     const parsed = typeof raw === 'string' ? parseInteger(PRE_STOP_WAIT_MS, raw) : undefined;
     if (parsed === undefined || !parsed.ok) return text(res, 400, `${DRAIN_HOOK_QUERY} must be an integer in ${PRE_STOP_WAIT_MS.min}..${PRE_STOP_WAIT_MS.max}`);
@@ -172,7 +152,34 @@ export function createAdminApp(opts: AdminOptions): express.Express {
       clearTimeout(timer);
       cancelClosedWait();
     });
+  };
+}
+
+function text(res: Response, status: number, body: string): void {
+  res.status(status).set('cache-control', 'no-store').type('text/plain').send(`${body}\n`);
+}
+
+export function createAdminApp(opts: AdminOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+
+  app.get(HEALTH_PATHS.sidecarLiveness, (_req, res) => text(res, 200, 'ok'));
+
+  const withSources = (verdict: string) => [verdict, ...(opts.sources?.() ?? [])].join('\n');
+  app.get(HEALTH_PATHS.sidecarReadiness, async (_req, res) => {
+    const local = opts.notReadyReason();
+    if (local !== undefined) return text(res, 503, withSources(local));
+    const upstream = await upstreamVerdict(opts);
+    // Shutdown may have begun while we waited.
+    const reason = opts.notReadyReason() ?? upstream;
+    if (reason !== undefined) return text(res, 503, withSources(reason));
+    return text(res, 200, withSources('ready'));
   });
+
+  // Container mode's preStop of both containers: the kubelet waits here, so no image needs `sleep`.
+  app.get(HEALTH_PATHS.preStopWait, preStopWait(opts));
 
   // A GET, because that is what a kubelet's preStop httpGet sends; the admin port is not in the Service.
   const drain = opts.drain;
