@@ -8,7 +8,19 @@
 import { Chart, Duration, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { CONTAINER_NAMES, DEFAULT_TIMING_INPUTS, HEALTH_PATHS, MAIN_ENV, RUN_AS, SIDECAR_ENV, UPSTREAM_CHECKS, encodePreStopWait } from '../lib/src/contract';
+import {
+  CONTAINER_NAMES,
+  DEFAULT_TIMING_BUDGET,
+  DEFAULT_TIMING_INPUTS,
+  HEALTH_PATHS,
+  MAIN_ENV,
+  RUN_AS,
+  SHUTDOWN_MARGIN_SECONDS,
+  SIDECAR_ENV,
+  UPSTREAM_CHECKS,
+  encodePreStopWait,
+  mainClosedWaitMs,
+} from '../lib/src/contract';
 import { MainProbeKind, SidecarApp } from '../lib/src';
 import type { MainContainerOptions, SidecarAppProps } from '../lib/src';
 import { WAIVE_ANNOTATION } from '../lib/src/validation';
@@ -72,16 +84,22 @@ describe('an image that is not ours', () => {
     expect(c.livenessProbe).toMatchObject({ tcpSocket: { port: 8090 }, periodSeconds: 10, failureThreshold: 3 });
     expect(sidecarEnv[SIDECAR_ENV.upstreamCheck]).toBe(UPSTREAM_CHECKS.tcp);
     expect(sidecarEnv[SIDECAR_ENV.upstreamHealthPath]).toBeUndefined();
-    const { preStopDelaySeconds, drainDelayMs, upstreamTimeoutMs } = DEFAULT_TIMING_INPUTS;
-    expect(c.lifecycle.preStop.httpGet.path).toBe(encodePreStopWait(preStopDelaySeconds * 1000 + drainDelayMs + upstreamTimeoutMs, { untilSidecarClosed: true }));
+    // Up to the sidecar's own shutdown bound (the grace period less its margin), so the close answers first even with a long stream.
+    const waitMs = mainClosedWaitMs(DEFAULT_TIMING_INPUTS.preStopDelaySeconds, DEFAULT_TIMING_BUDGET);
+    expect(waitMs).toBe((DEFAULT_TIMING_INPUTS.terminationGracePeriodSeconds - SHUTDOWN_MARGIN_SECONDS) * 1000);
+    expect(c.lifecycle.preStop.httpGet.path).toBe(encodePreStopWait(waitMs, { untilSidecarClosed: true }));
   });
 
-  it('contractEnv: true gives it the MAIN_* env and our plain preStop; false takes them from ours', () => {
-    const opted = synth(main({ image: NGINX, contractEnv: true }));
+  it('contractEnv decides, not the image name: true gives any image the MAIN_* env, the health-path probes and our plain preStop; false takes them from ours', () => {
+    // Our apps/main retagged under another name (as main.ts's image override does) keeps what it reads.
+    const opted = synth(main({ image: 'registry.example.com/team/main:2.0.1', contractEnv: true }));
     expect(opted.mainEnv[MAIN_ENV.drainDelayMs]).toBeDefined();
+    expect(opted.main.readinessProbe.httpGet).toMatchObject({ path: HEALTH_PATHS.main, port: 8080 });
+    expect(opted.sidecarEnv[SIDECAR_ENV.upstreamHealthPath]).toBe(HEALTH_PATHS.main);
     expect(opted.main.lifecycle.preStop.httpGet.path).toBe(encodePreStopWait(DEFAULT_TIMING_INPUTS.preStopDelaySeconds * 1000));
     const ours = synth(main({ contractEnv: false }));
     expect(ours.mainEnv[MAIN_ENV.port]).toBeUndefined();
+    expect(ours.main.readinessProbe.tcpSocket).toEqual({ port: 8080 });
     expect(ours.main.lifecycle.preStop.httpGet.path).toContain('until=');
   });
 
@@ -199,9 +217,21 @@ describe('errors name the construct path and the prop', () => {
     ['an empty command', main({ image: NGINX, command: [] }), /^SidecarApp shop\/orders: main\.command must not be empty/],
     ['an owned name in envVariables', main({ envVariables: { MAIN_PORT: kplus.EnvValue.fromValue('1') } }), /^SidecarApp shop\/orders: main\.envVariables must not set MAIN_PORT/],
     ['a name in both env and envVariables', main({ image: NGINX, env: { A: '1' }, envVariables: { A: kplus.EnvValue.fromValue('2') } }), /^SidecarApp shop\/orders: main\.envVariables sets A, which main\.env sets too/],
-    ['a probe both set and left out', main({ image: NGINX, readiness: kplus.Probe.fromTcpSocket(), withoutProbes: [MainProbeKind.READINESS] }), /^SidecarApp shop\/orders: main\.withoutProbes leaves out the readiness probe that main\.readiness sets/],
+    ['a probe both set and left out', main({ image: NGINX, readiness: kplus.Probe.fromTcpSocket({ port: 8080 }), withoutProbes: [MainProbeKind.READINESS] }), /^SidecarApp shop\/orders: main\.withoutProbes leaves out the readiness probe that main\.readiness sets/],
     ['an unknown probe kind', main({ image: NGINX, withoutProbes: ['startup' as MainProbeKind] }), /^SidecarApp shop\/orders: main\.withoutProbes\[0\] must be one of readiness, liveness, got "startup"/],
     ['a bad annotation key', { podAnnotations: { 'bad key': 'x' } }, /^SidecarApp shop\/orders: podAnnotations has an invalid annotation key "bad key"/],
+    // cdk8s-plus gives a port-less probe port 80 (main declares its port in `ports`): the kubelet and the sidecar would probe different ports.
+    ['an HTTP probe without a port', main({ image: NGINX, readiness: kplus.Probe.fromHttpGet('/health') }), /^SidecarApp shop\/orders: main\.readiness names no port: cdk8s-plus would probe port 80/],
+    ['a TCP startup probe without a port', main({ image: NGINX, startup: kplus.Probe.fromTcpSocket() }), /^SidecarApp shop\/orders: main\.startup names no port/],
+    ['a readiness path with a query', main({ image: NGINX, readiness: kplus.Probe.fromHttpGet('/health?deep=1', { port: 8080 }) }), /^SidecarApp shop\/orders: main\.readiness path must start with '\/' and contain no '\?'/],
+    ['a hostPath mount', { main: { image: NGINX, volumeMounts: [{ volume: kplus.Volume.fromHostPath(new Chart(Testing.app(), 'h'), 'node', 'node', { path: '/' }), path: '/host' }] } }, /^SidecarApp shop\/orders: main\.volumeMounts\[0\] mounts a hostPath volume \("node"\)/],
+    ['the tokens Secret mounted into main', { main: { image: NGINX, volumeMounts: [{ volume: kplus.Volume.fromSecret(new Chart(Testing.app(), 't'), 'v', kplus.Secret.fromSecretName(new Chart(Testing.app(), 'u'), 's', 'orders-tokens'), { name: 'stolen' }), path: '/stolen' }] } }, /^SidecarApp shop\/orders: main\.volumeMounts\[0\] mounts the Secret "orders-tokens", which holds credentials/],
+    ['a volume named like SidecarApp\u2019s own', { main: { image: NGINX, volumeMounts: [{ volume: kplus.Volume.fromEmptyDir(new Chart(Testing.app(), 'e'), 'v', 'tokens'), path: '/data' }] } }, /^SidecarApp shop\/orders: main\.volumeMounts\[0\] uses the volume name "tokens"/],
+    ['a mount on a writable path', { main: { image: NGINX, writablePaths: ['/data'], volumeMounts: [{ volume: kplus.Volume.fromEmptyDir(new Chart(Testing.app(), 'f'), 'v', 'data'), path: '/data' }] } }, /^SidecarApp shop\/orders: main\.volumeMounts\[0\]\.path \("\/data"\) is also a writable path/],
+    ['a relative mount path', { main: { image: NGINX, volumeMounts: [{ volume: kplus.Volume.fromEmptyDir(new Chart(Testing.app(), 'g'), 'v', 'data'), path: 'data' }] } }, /^SidecarApp shop\/orders: main\.volumeMounts\[0\]\.path must be an absolute path/],
+    ['a string for a boolean (JavaScript)', main({ image: NGINX, contractEnv: 'false' as unknown as boolean }), /^SidecarApp shop\/orders: main\.contractEnv must be true or false, got "false" \(a string\)/],
+    ['an AppArmor annotation', { podAnnotations: { 'container.apparmor.security.beta.kubernetes.io/main': 'unconfined' } }, /^SidecarApp shop\/orders: podAnnotations must not set "container\.apparmor\.security\.beta\.kubernetes\.io\/main"/],
+    ['the waive annotation on the pod', { podAnnotations: { [WAIVE_ANNOTATION]: 'main-root' } }, /^SidecarApp shop\/orders: podAnnotations must not set "cdk8s-sidecar-app\/waive"/],
   ])('%s', (_name, props, expected) => {
     expect(refusal(() => synth(props))).toMatch(expected);
   });

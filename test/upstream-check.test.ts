@@ -5,6 +5,7 @@
  * main at all. Real sidecar processes, a real raw TCP listener, real sockets.
  */
 import * as fs from 'fs';
+import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 import { HEALTH_PATHS, SIDECAR_ENV, UPSTREAM_CHECKS } from '../lib/src/contract';
@@ -110,6 +111,26 @@ describe('http (the default), unchanged', () => {
       expect({ status: res.status, body: res.text() }).toEqual({ status: 503, body: 'main service not answering: HTTP 503\ntokens: ready\n' });
     } finally {
       upstream.setHealthy(true);
+    }
+  });
+
+  it('counts 200-399 as ready, as the kubelet counts the probe it is derived from; 400 and up is not', async () => {
+    let answer = 302;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(answer, { location: '/login' });
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const app = await sidecarFor(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, { [SIDECAR_ENV.upstreamHealthPath]: '/' });
+      const seen: Array<[number, number]> = [];
+      for (const status of [302, 399, 400]) {
+        answer = status;
+        seen.push([status, (await readyz(app)).status]);
+      }
+      expect(seen).toEqual([[302, 200], [399, 200], [400, 503]]);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 

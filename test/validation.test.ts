@@ -275,6 +275,7 @@ describe('a weakened pod', () => {
     ['main as root', [JsonPatch.replace(c(0, 'runAsUser'), 0), JsonPatch.replace(c(0, 'runAsNonRoot'), false)], ['containers[0].securityContext.runAsNonRoot: is false, must be true', 'containers[0].securityContext.runAsUser: is 0 (root)']],
     ['main in the root group', [JsonPatch.replace(c(0, 'runAsGroup'), 0)], ['containers[0].securityContext.runAsGroup: is 0 (root)']],
     ['non-root removed from main and the pod', [JsonPatch.remove(c(0, 'runAsNonRoot')), JsonPatch.remove(`${POD}/securityContext/runAsNonRoot`)], ['containers[0].securityContext.runAsNonRoot: is unset, must be true']],
+    ['root at pod level, main setting none of its own', [JsonPatch.remove(c(0, 'runAsUser')), JsonPatch.replace(`${POD}/securityContext/runAsUser`, 0)], ['spec.template.spec.securityContext.runAsUser: is 0 (root)']],
   ])('%s fails main-root, and only that rule', async (_name, patches, expected) => {
     const found = locations(await validate(shop({}, (_chart, app) => patch(app.deployment, ...patches))));
     // Removing the pod-level runAsNonRoot leaves the sidecar's own: only main's effective value is gone.

@@ -114,7 +114,7 @@ export function resolveContainers(props: ContainersProps): ResolvedContainers {
     ],
     'container port names in one pod',
   );
-  const mainOptions = resolveMainOptions(props.main ?? {}, { image: main.image, defaultProbe: (ours, period, threshold) => defaultMainProbe(ours, main.port, period, threshold) });
+  const mainOptions = resolveMainOptions(props.main ?? {}, { image: main.image, defaultProbe: (contractEnv, period, threshold) => defaultMainProbe(contractEnv, main.port, period, threshold) });
   return {
     mainOptions,
     imagePullPolicy: check.oneOf('imagePullPolicy', props.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT, PULL_POLICIES),
@@ -169,9 +169,9 @@ function containerSecurityContext(identity: ContainerIdentity): kplus.ContainerS
   };
 }
 
-/** Main's default probe: our image answers the contract's health path; any other server at least accepts on its port. */
-function defaultMainProbe(ours: boolean, port: number, periodSeconds: number, failureThreshold: number): kplus.Probe {
-  if (ours) return httpProbe(HEALTH_PATHS.main, port, periodSeconds, failureThreshold);
+/** Main's default probe: an image with the contract env (ours) answers its health path; any other server at least accepts on its port. */
+function defaultMainProbe(contractEnv: boolean, port: number, periodSeconds: number, failureThreshold: number): kplus.Probe {
+  if (contractEnv) return httpProbe(HEALTH_PATHS.main, port, periodSeconds, failureThreshold);
   return kplus.Probe.fromTcpSocket({ port, ...probeTiming(periodSeconds, failureThreshold) });
 }
 

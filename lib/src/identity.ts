@@ -21,6 +21,7 @@ import {
 } from './contract';
 import type { KubernetesAuthSpec } from './contract';
 import * as check from './validate';
+import { VOLUME_NAMES } from './volume-names';
 
 /** Service-account token auth on the sidecar: callers present a projected token for one of `audiences`. */
 export interface ServiceAccountAuthOptions {
@@ -72,8 +73,8 @@ export interface ServiceAccountAuthProps {
 export const KUBE_ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 /** The lifetime a projected token asks for; the kubelet renews it at 80 %. */
 export const PROJECTED_TOKEN_SECONDS = 3600;
-const KUBE_API_VOLUME = 'sidecar-kube-api';
-const CALLER_VOLUME_PREFIX = 'calls-';
+const KUBE_API_VOLUME = VOLUME_NAMES.kubeApi;
+const CALLER_VOLUME_PREFIX = VOLUME_NAMES.callerPrefix;
 
 /** The sidecar's SIDECAR_KUBERNETES_AUTH, checked with the contract's rule; undefined when the prop is unset. */
 export function resolveServiceAccountAuth(options: ServiceAccountAuthOptions | undefined, appName: string): KubernetesAuthSpec | undefined {

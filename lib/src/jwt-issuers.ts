@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { JWKS_MOUNT_ROOT, encodeJwtIssuers, jwtIssuersProblem, parseJwtIssuers, quoted } from './contract';
 import type { JwtAlgorithm, JwtIssuerSpec } from './contract';
 import * as check from './validate';
+import { VOLUME_NAMES } from './volume-names';
 
 /**
  * One trusted JWT issuer: bearer values shaped like a JWT are verified against it. Its keys come
@@ -121,7 +122,7 @@ export const DEFAULT_HMAC_SECRET_KEY = 'secret';
 // A ConfigMap key as the API server checks it.
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
 /** Volume names of the JWT issuers' ConfigMaps: the prefix and the issuer's index (issuer names are no DNS labels). */
-const JWKS_VOLUME_PREFIX = 'jwks-';
+const JWKS_VOLUME_PREFIX = VOLUME_NAMES.jwksPrefix;
 
 /** A ConfigMap mounted as a directory into the sidecar for a JWT issuer. */
 export interface JwtConfigMapMount {

@@ -3,7 +3,7 @@
  * against the contract's `timingBudget`), and the preStop hooks that follow from them.
  */
 import * as kplus from 'cdk8s-plus-28';
-import { DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, encodeDrainHook, encodePreStopWait, timingBudget } from './contract';
+import { DEFAULT_TIMING_INPUTS, GRACE_MARGIN_SECONDS, MAIN_EXTRA_DRAIN_MS, POD_TIMING_INTEGERS, SIDECAR_INTEGERS, encodeDrainHook, encodePreStopWait, mainClosedWaitMs, timingBudget } from './contract';
 import type { TimingBudget } from './contract';
 import type { ResolvedContainers } from './container';
 import * as check from './validate';
@@ -102,8 +102,8 @@ export function resolveLifecycle(props: LifecycleProps): ResolvedLifecycle {
  * neither image needs a shell or `sleep`. The sidecar waits on its own endpoint too: one mechanism
  * for both, and its image could drop its shell as well. A main without the contract's env (any
  * image but ours) does not delay its own exit by MAIN_DRAIN_DELAY_MS: its wait lasts until the
- * sidecar has drained and closed (at most preStop + drain + upstream timeout, which the grace
- * period covers), so it gets SIGTERM only once no accepted request still needs it. Native mode:
+ * sidecar has drained and closed (at most the sidecar's shutdown bound: the contract's
+ * mainClosedWaitMs), so it gets SIGTERM only once no accepted request still needs it. Native mode:
  * main's hook is the sidecar's drain, which answers once the sidecar is closed; the sidecar,
  * stopped after main, needs none.
  */
@@ -115,6 +115,6 @@ export function preStopOf(
   const hook = (path: string) => ({ preStop: kplus.Handler.fromHttpGet(path, { port: config.adminPort }) });
   if (config.sidecarMode === SidecarMode.NATIVE) return which === 'main' ? hook(encodeDrainHook(config.drainDelayMs)) : undefined;
   const preStopMs = config.preStopDelaySeconds * 1000;
-  if (which === 'main' && !mainHasContractEnv) return hook(encodePreStopWait(preStopMs + config.drainDelayMs + config.upstreamTimeoutMs, { untilSidecarClosed: true }));
+  if (which === 'main' && !mainHasContractEnv) return hook(encodePreStopWait(mainClosedWaitMs(config.preStopDelaySeconds, config.timing), { untilSidecarClosed: true }));
   return preStopMs === 0 ? undefined : hook(encodePreStopWait(preStopMs));
 }

@@ -12,6 +12,7 @@ import { commonContainer, toEnv } from './container';
 import type { ResolvedContainers } from './container';
 import { preStopOf } from './lifecycle';
 import type { ResolvedLifecycle } from './lifecycle';
+import { VOLUME_NAMES } from './volume-names';
 
 /** What the main container is built from. */
 export type MainContainerConfig = ResolvedContainers & ResolvedLifecycle;
@@ -50,7 +51,7 @@ function contractEnv(config: MainContainerConfig): Array<[string, string]> {
 /** One emptyDir per writable path, named by its position (paths are not valid volume names). */
 function writableMounts(scope: Construct, paths: readonly string[]): kplus.VolumeMount[] {
   return paths.map((path, i) => ({
-    volume: kplus.Volume.fromEmptyDir(scope, `main-writable-${i}`, `main-writable-${i}`, { sizeLimit: WRITABLE_PATH_SIZE_LIMIT }),
+    volume: kplus.Volume.fromEmptyDir(scope, `main-writable-${i}`, `${VOLUME_NAMES.writablePrefix}${i}`, { sizeLimit: WRITABLE_PATH_SIZE_LIMIT }),
     path,
   }));
 }

@@ -5,6 +5,14 @@
  */
 import * as kplus from 'cdk8s-plus-28';
 import * as check from './validate';
+import { WAIVE_ANNOTATION } from './validation/rules';
+
+/**
+ * Pod annotations that would weaken the hardening behind the props' back (a container's AppArmor or
+ * seccomp profile, as the pre-1.30 annotations set it) or pretend to waive a rule on the pod
+ * template, where the validation plugin never reads waivers.
+ */
+const REFUSED_ANNOTATION_PREFIXES = ['container.apparmor.security.beta.kubernetes.io/', 'seccomp.security.alpha.kubernetes.io/', 'container.seccomp.security.alpha.kubernetes.io/'];
 
 /**
  * The pod props of SidecarAppProps. Not part of the jsii API on its own: jsii copies its members
@@ -33,6 +41,10 @@ export interface ResolvedPodOptions {
 
 export function resolvePodOptions(props: PodOptionsProps): ResolvedPodOptions {
   const podAnnotations = props.podAnnotations ?? {};
-  for (const [key, value] of Object.entries(podAnnotations)) check.annotation('podAnnotations', key, value);
+  for (const [key, value] of Object.entries(podAnnotations)) {
+    check.annotation('podAnnotations', key, value);
+    if (REFUSED_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix))) check.fail('podAnnotations', `must not set ${JSON.stringify(key)}: it changes a container's security profile, which SidecarApp keeps RuntimeDefault`);
+    if (key === WAIVE_ANNOTATION) check.fail('podAnnotations', `must not set ${JSON.stringify(key)}: waivers belong on the Deployment, and SidecarApp sets them from the props that weaken something`);
+  }
   return { dockerRegistryAuth: props.dockerRegistryAuth, podAnnotations: { ...podAnnotations } };
 }

@@ -14,6 +14,7 @@ import type { ServiceAccountAuthProps } from './identity';
 import { resolveJwtIssuers } from './jwt-issuers';
 import type { JwtIssuersProps, ResolvedJwtIssuers } from './jwt-issuers';
 import { resolveLifecycle } from './lifecycle';
+import { refuseCredentialMounts } from './main-options';
 import type { LifecycleProps, ResolvedLifecycle } from './lifecycle';
 import { resolveNaming } from './naming';
 import type { NamingProps, ResolvedNaming } from './naming';
@@ -74,6 +75,8 @@ export function resolveProps(app: Construct, props: SidecarAppProps): ResolvedPr
   const networkPolicy = resolveNetworkPolicy(props);
   const jwtIssuers = resolveJwtIssuers(props.jwtIssuers ?? []);
   const tokens = resolveTokens(props, naming.name, { jwtIssuers: jwtIssuers.specs.length > 0, serviceAccountAuth: props.serviceAccountAuth !== undefined });
+  // Main never mounts what the sidecar judges requests by.
+  refuseCredentialMounts(containers.mainOptions, [tokens.tokenSecretName, ...jwtIssuers.mounts.map((m) => m.secret)].filter((n): n is string => n !== undefined));
   const forwarding = resolveForwarding(props);
   const routes = resolveRoutes(props, jwtIssuers.specs.map((s) => s.name));
   const kubernetesAuth = resolveServiceAccountAuth(props.serviceAccountAuth, naming.name);

@@ -6,6 +6,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { TOKENS_MOUNT_PATH } from './contract';
 import * as check from './validate';
+import { VOLUME_NAMES } from './volume-names';
 
 /**
  * The credential props of SidecarAppProps. Not part of the jsii API on its own: jsii copies its
@@ -41,7 +42,7 @@ export interface OtherCredentialSources {
   readonly serviceAccountAuth: boolean;
 }
 
-const TOKENS_VOLUME = 'tokens';
+const TOKENS_VOLUME = VOLUME_NAMES.tokens;
 
 export function resolveTokens(props: TokensProps, appName: string, others: OtherCredentialSources): ResolvedTokens {
   const { staticTokens, tokenSecretName } = props;

@@ -4,7 +4,7 @@
  * or, worse, a pod that never becomes ready.
  */
 
-import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, publicPathsProblem, quoted } from './contract';
+import { MIN_CONTAINER_PORT, SIDECAR_INTEGERS, integerProblem, logLevelProblem, publicPathsProblem, quoted, shown } from './contract';
 import type { LogLevel } from './contract';
 import type { IntegerRule } from './contract';
 
@@ -228,6 +228,23 @@ export function oneOfEach<T extends string>(prop: string, values: readonly T[], 
     if (values.indexOf(value) !== i) fail(`${prop}[${i}]`, `(${quoted(value)}) is listed twice`);
   });
   return [...values];
+}
+
+/** A boolean, as a JavaScript caller might not pass one: "false" is truthy. */
+export function boolean(prop: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(prop, `must be true or false, got ${shown(value)}`);
+  return value;
+}
+
+/** A list, as a JavaScript caller might not pass one. */
+export function list<T>(prop: string, value: readonly T[]): readonly T[] {
+  if (!Array.isArray(value)) fail(prop, `must be a list, got ${shown(value)}`);
+  return value;
+}
+
+export function string(prop: string, value: unknown): string {
+  if (typeof value !== 'string') fail(prop, `must be a string, got ${shown(value)}`);
+  return value;
 }
 
 /** One entry of `distinct`: the prop, its value, and whether the user set it (false: its default). */

@@ -63,7 +63,8 @@ export function checkUpstream(upstream: UpstreamAddress, healthPath: string, tim
       (res) => {
         res.resume();
         const code = res.statusCode ?? 0;
-        done(code >= 200 && code < 300 ? undefined : `main service not answering: HTTP ${code}`);
+        // 200-399, as the kubelet counts an HTTP probe: the check SidecarApp derives from main's own probe agrees with it.
+        done(code >= 200 && code < 400 ? undefined : `main service not answering: HTTP ${code}`);
       },
     );
     req.on('timeout', () => {

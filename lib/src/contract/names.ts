@@ -31,7 +31,7 @@ export const SIDECAR_ENV = {
   adminPort: 'SIDECAR_ADMIN_PORT',
   /** Comma-separated exact paths that need no token. */
   publicPaths: 'SIDECAR_PUBLIC_PATHS',
-  /** Path on the upstream that /readyz asks; 2xx means "the main service answers". */
+  /** Path on the upstream that /readyz asks; 200–399 means "the main service answers". */
   upstreamHealthPath: 'SIDECAR_UPSTREAM_HEALTH_PATH',
   /**
    * How /readyz checks the main service: `http` (GET the health path above), `tcp` (a connect to the

@@ -165,7 +165,7 @@ export function parseLogLevel(text: string): Parsed<LogLevel> {
 
 /** How the sidecar's /readyz checks the main service (SIDECAR_UPSTREAM_CHECK). */
 export const UPSTREAM_CHECKS = {
-  /** GET SIDECAR_UPSTREAM_HEALTH_PATH on a fresh connection; ready on a 2xx. For a main that serves such a path. */
+  /** GET SIDECAR_UPSTREAM_HEALTH_PATH on a fresh connection; ready on 200–399, as the kubelet counts an HTTP probe. For a main that serves such a path. */
   http: 'http',
   /** Ready once a TCP connect to the upstream's host:port succeeds: for a main with no health path (any image). */
   tcp: 'tcp',

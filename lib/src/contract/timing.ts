@@ -66,6 +66,16 @@ export function timingBudget(inputs: TimingInputs): TimingBudget {
   };
 }
 
+/**
+ * How long main's preStop waits for the sidecar to close, in container mode with a main that does
+ * not read the contract env (any image but ours): up to the sidecar's own shutdown bound, so that
+ * its answer ("sidecar closed") comes first even when a long stream keeps the sidecar forwarding,
+ * and main gets SIGTERM at worst SHUTDOWN_MARGIN_SECONDS before the kubelet's SIGKILL.
+ */
+export function mainClosedWaitMs(preStopDelaySeconds: number, budget: TimingBudget): number {
+  return preStopDelaySeconds * 1000 + budget.sidecarShutdownTimeoutMs;
+}
+
 /** The budget of the default inputs. */
 export const DEFAULT_TIMING_BUDGET = timingBudget(DEFAULT_TIMING_INPUTS);
 
