@@ -79,7 +79,8 @@ function runUpstream(): void {
 
 // ---------------------------------------------------------------- measurements
 
-function statusKb(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+/** A line of /proc/<pid>/status. RssAnon is what the memory limit's OOM killer weighs; RssFile is mostly node's own binary, clean pages the kernel can drop. */
+function statusKb(pid: number, key: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
@@ -443,15 +444,20 @@ async function runJwtLeg(): Promise<number> {
       ['mixed', mixed, Math.ceil(count / 2)],
     ] as const) {
       let peak = 0;
-      const sampler = setInterval(() => (peak = Math.max(peak, statusKb(pid, 'VmRSS'))), 100);
+      let peakAnon = 0;
+      const sample = () => {
+        peak = Math.max(peak, statusKb(pid, 'VmRSS'));
+        peakAnon = Math.max(peakAnon, statusKb(pid, 'RssAnon'));
+      };
+      const sampler = setInterval(sample, 100);
       const began = Date.now();
       const statuses = await sendEach(sidecar.port, tokens, concurrency);
       clearInterval(sampler);
-      peak = Math.max(peak, statusKb(pid, 'VmRSS'));
+      sample();
       const ok = statuses.get(200) ?? 0;
       const refused = statuses.get(401) ?? 0;
       if (ok !== expectOk || refused !== tokens.length - expectOk) failures++;
-      const line = `200: ${ok}, 401: ${refused}, other: ${tokens.length - ok - refused}; peak RSS ${(peak / 1024).toFixed(1)} MiB, VmHWM ${(statusKb(pid, 'VmHWM') / 1024).toFixed(1)} MiB; ${((Date.now() - began) / 1000).toFixed(0)} s`;
+      const line = `200: ${ok}, 401: ${refused}, other: ${tokens.length - ok - refused}; peak RSS ${(peak / 1024).toFixed(1)} MiB (anonymous ${(peakAnon / 1024).toFixed(1)}, file ${(statusKb(pid, 'RssFile') / 1024).toFixed(1)}), VmHWM ${(statusKb(pid, 'VmHWM') / 1024).toFixed(1)} MiB; ${((Date.now() - began) / 1000).toFixed(0)} s`;
       log(`${phase}: ${line}`);
       rows.push([phase, line]);
     }
