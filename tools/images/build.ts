@@ -3,7 +3,7 @@
  * with a daemon that has no bridge), tagged as the manifest's images.
  */
 import { docker, dockerOk } from './docker';
-import { Plan, dockerfileOf } from './plan';
+import { ImageSource, Plan, sourceOf } from './plan';
 import { Steps, indent, log } from './steps';
 
 /** The Dockerfiles' `ARG BASE_IMAGE` default. */
@@ -29,8 +29,9 @@ async function reportBaseImage(steps: Steps, base: string | undefined): Promise<
   });
 }
 
-async function buildImage(steps: Steps, dockerfile: string, image: string, opts: BuildOptions): Promise<void> {
-  const args = ['build', '--network', 'host', '-f', dockerfile, '-t', image, ...(opts.baseImage ? ['--build-arg', `BASE_IMAGE=${opts.baseImage}`] : []), '.'];
+async function buildImage(steps: Steps, source: ImageSource, image: string, opts: BuildOptions): Promise<void> {
+  const baseArg = opts.baseImage && source.takesBaseImage ? ['--build-arg', `BASE_IMAGE=${opts.baseImage}`] : [];
+  const args = ['build', '--network', 'host', '-f', source.dockerfile, '-t', image, ...baseArg, source.context];
   await steps.run(`build ${image} (DOCKER_BUILDKIT=0 docker ${args.join(' ')})`, async () => {
     const r = await docker(args, {
       env: { DOCKER_BUILDKIT: '0' },
@@ -50,8 +51,15 @@ async function buildImage(steps: Steps, dockerfile: string, image: string, opts:
   });
 }
 
-/** The base image's presence, then each container's image from apps/<name>/Dockerfile. */
-export async function buildImages(steps: Steps, plan: Plan, opts: BuildOptions = {}): Promise<void> {
-  await reportBaseImage(steps, opts.baseImage);
-  for (const c of plan.containers) await buildImage(steps, dockerfileOf(c), c.image!, opts);
+/**
+ * The base image's presence (if a Dockerfile takes it), then each container's image from its source;
+ * an image in `built` (one an earlier pod of this run built) is not built again.
+ */
+export async function buildImages(steps: Steps, plan: Plan, opts: BuildOptions = {}, built: Set<string> = new Set()): Promise<void> {
+  const todo = plan.containers.filter((c) => !built.has(c.image!));
+  if (todo.some((c) => sourceOf(plan, c).takesBaseImage)) await reportBaseImage(steps, opts.baseImage);
+  for (const c of todo) {
+    await buildImage(steps, sourceOf(plan, c), c.image!, opts);
+    built.add(c.image!);
+  }
 }

@@ -20,7 +20,7 @@ export async function checkPorts(steps: Steps, plan: Plan): Promise<void> {
   });
 }
 
-/** Through the sidecar port: 401 without a token, main's `welcome` with `token`; the admin port's /readyz 200. */
+/** Through the sidecar port: 401 without a token, main's answer `welcome` with `token`; the admin port's /readyz 200. */
 export async function checkRequests(steps: Steps, plan: Plan, token: string, welcome: string): Promise<void> {
   const sidecar = plan.containers.find((c) => c.name === CONTAINER_NAMES.sidecar)!;
   const envOf = (n: string) => (sidecar.env ?? []).find((e) => e.name === n)?.value;
@@ -33,7 +33,7 @@ export async function checkRequests(steps: Steps, plan: Plan, token: string, wel
     if (r.status !== 401) throw new Error(`got ${r.status} ${r.body.slice(0, 200)}`);
     return { value: undefined, detail: `401 ${r.body.trim().slice(0, 60)}` };
   });
-  await steps.run(`GET :${port}/ with a token → 200 "${welcome}" (forwarded to main at ${envOf(SIDECAR_ENV.upstream) ?? '?'})`, async () => {
+  await steps.run(`GET :${port}/ with a token → 200 ${JSON.stringify(welcome)} (forwarded to main at ${envOf(SIDECAR_ENV.upstream) ?? '?'})`, async () => {
     const r = await get(port, '/', { authorization: `Bearer ${token}` });
     if (r.status !== 200 || r.body !== welcome) throw new Error(`got ${r.status} ${JSON.stringify(r.body.slice(0, 200))}`);
     return { value: undefined, detail: `200 ${JSON.stringify(r.body)}` };

@@ -8,5 +8,6 @@ export * from './docker';
 export * from './http';
 export * from './plan';
 export * from './pod-run';
+export * from './static-main';
 export * from './steps';
 export * from './stop';

@@ -1,6 +1,6 @@
 /**
  * What an images run takes from the synthesized manifest: the Deployment, its containers in start
- * order, which are native sidecars, the grace period, and each container's Dockerfile, user and
+ * order, which are native sidecars, the grace period, and each container's image source, user and
  * group, as the kubelet would read them.
  */
 import * as fs from 'fs';
@@ -9,12 +9,24 @@ import { CONTAINER_NAMES } from '../../lib/src/contract';
 import { Container, Deployment, findDeployment, podContainers } from '../pod';
 import { REPO_ROOT } from '../repo-root';
 
+/** How one image is built: its Dockerfile and build context (absolute, or relative to the repo root). */
+export interface ImageSource {
+  readonly dockerfile: string;
+  readonly context: string;
+  /** The Dockerfile takes `ARG BASE_IMAGE` (ours do), so BASE_IMAGE is passed on to it. */
+  readonly takesBaseImage: boolean;
+}
+
+/** Each image a run can build, by the name the manifest gives it. */
+export type ImageSources = Readonly<Record<string, ImageSource>>;
+
 export interface Plan {
   readonly deployment: Deployment;
   /** Native sidecars first, then the regular containers (podContainers' order). */
   readonly containers: readonly Container[];
   readonly nativeSidecars: ReadonlySet<string>;
   readonly grace: number;
+  readonly sources: ImageSources;
 }
 
 /** The version in lib/package.json: the tag of the manifest's default images. */
@@ -22,20 +34,27 @@ export function libVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'lib', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** The plan of the manifest's Deployment; each container must run `sidecar-app-<name>:<version>`. */
-export function planOf(docs: readonly unknown[], version: string): Plan {
+/** Our images as the manifest names them by default, `sidecar-app-<app>:<version>`, from apps/<app>/Dockerfile with the repo as context. */
+export function ourImages(version: string): ImageSources {
+  const source = (app: string): ImageSource => ({ dockerfile: path.join('apps', app, 'Dockerfile'), context: '.', takesBaseImage: true });
+  return Object.fromEntries(Object.values(CONTAINER_NAMES).map((app) => [`sidecar-app-${app}:${version}`, source(app)]));
+}
+
+/** The plan of the manifest's Deployment; each container must run an image of `sources`. */
+export function planOf(docs: readonly unknown[], sources: ImageSources): Plan {
   const deployment = findDeployment(docs);
   const spec = deployment.spec.template.spec;
   const containers = podContainers(spec);
   const nativeSidecars = new Set((spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
   for (const c of containers) {
-    const expected = `sidecar-app-${c.name}:${version}`;
-    if (c.image !== expected) throw new Error(`container ${c.name} runs image ${c.image ?? '(none)'}, expected ${expected} (lib/package.json version)`);
+    if (!c.image || !Object.hasOwn(sources, c.image)) {
+      throw new Error(`container ${c.name} runs image ${c.image ?? '(none)'}, which this run cannot build; it builds ${Object.keys(sources).join(', ')}`);
+    }
   }
   for (const name of Object.values(CONTAINER_NAMES)) {
     if (!containers.some((c) => c.name === name)) throw new Error(`the Deployment has no container ${name}`);
   }
-  return { deployment, containers, nativeSidecars, grace: spec.terminationGracePeriodSeconds ?? 30 };
+  return { deployment, containers, nativeSidecars, grace: spec.terminationGracePeriodSeconds ?? 30, sources };
 }
 
 /** One line on the plan: the containers and their images, and the grace period. */
@@ -44,11 +63,11 @@ export function describePlan(plan: Plan): string {
   return `Deployment ${plan.deployment.metadata?.name ?? ''}: ${list}; terminationGracePeriodSeconds ${plan.grace}`;
 }
 
-/** The Dockerfile a container's image is built from: apps/<container name>/Dockerfile. */
-export function dockerfileOf(container: Container): string {
-  const file = path.join('apps', container.name, 'Dockerfile');
-  if (!fs.existsSync(path.join(REPO_ROOT, file))) throw new Error(`container ${container.name}: no ${file} to build its image from`);
-  return file;
+/** The source a container's image is built from; its Dockerfile must exist. */
+export function sourceOf(plan: Plan, container: Container): ImageSource {
+  const source = plan.sources[container.image!];
+  if (!fs.existsSync(path.resolve(REPO_ROOT, source.dockerfile))) throw new Error(`container ${container.name}: no ${source.dockerfile} to build its image from`);
+  return source;
 }
 
 /** Port number of an httpGet action: a number, or the name of one of the container's ports. */
