@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { ADDRESSES, CONTAINER_NAMES, SIDECAR_ENV, UPSTREAM_CHECKS } from '../lib/src/contract';
 import { SidecarApp } from '../lib/src';
-import { Deployment, httpGet, runSidecarAppPod } from '../tools/pod';
+import { Deployment, Service, findDeployment, findService, httpGet, runSidecarAppPod, verifySidecarAppPod } from '../tools/pod';
 import type { PodEvent, RunningPod } from '../tools/pod';
 import { START_TIMEOUT_MS } from '../tools/waits';
 
@@ -35,18 +35,19 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function manifest(ports: number[]): Deployment {
+function manifest(ports: number[]): unknown[] {
   const [mainPort, sidecarPort, adminPort] = ports;
   const chart = new Chart(Testing.app(), 'shop', { namespace: 'shop' });
   new SidecarApp(chart, 'orders', {
-    main: { image: IMAGE, port: mainPort, command: ['python3', FIXTURE], args: ['--port', String(mainPort)] },
+    // The image's own env, which no app of ours reads.
+    main: { image: IMAGE, port: mainPort, command: ['python3', FIXTURE], args: ['--port', String(mainPort)], env: { PYTHONUNBUFFERED: '1' } },
     sidecar: { port: sidecarPort },
     adminPort,
     preStopDelaySeconds: 1,
     drainDelayMs: DRAIN_MS,
     upstreamTimeoutMs: 5000,
   });
-  return Testing.synth(chart).find((m: any) => m.kind === 'Deployment');
+  return Testing.synth(chart);
 }
 
 const at = (events: readonly PodEvent[], container: string, event: PodEvent['event']) => events.find((e) => e.container === container && e.event === event);
@@ -55,10 +56,13 @@ describe('a Python main behind the sidecar, on the local pod runner', () => {
   let pod: RunningPod | undefined;
   let ports: number[];
   let deployment: Deployment;
+  let service: Service;
 
   beforeAll(async () => {
     ports = await freePorts(3);
-    deployment = manifest(ports);
+    const docs = manifest(ports);
+    deployment = findDeployment(docs);
+    service = findService(docs);
     pod = await runSidecarAppPod(deployment, { images: { [IMAGE]: {} }, secrets: { 'orders-tokens': { ci: TOKEN } } });
   }, POD_TEST_TIMEOUT_MS);
   afterAll(async () => {
@@ -82,6 +86,14 @@ describe('a Python main behind the sidecar, on the local pod runner', () => {
     expect(ok.status).toBe(200);
     expect(ok.body).toBe('Hello from python, ci\n');
   });
+
+  test('the pod matches its manifest: ports, probes, Service, requests; the env of a main that is not ours is not held to our contract', async () => {
+    const report = await verifySidecarAppPod(deployment, service, pod!, { token: TOKEN, expectedBody: 'Hello from python, ci\n' });
+    expect(report.failures).toEqual([]);
+    expect(report.checks.find((c) => c.what === `container ${CONTAINER_NAMES.main} env`)?.detail).toBe(
+      `container ${CONTAINER_NAMES.main}: image ${IMAGE} is not ours; its env is not checked against the contract`,
+    );
+  }, POD_TEST_TIMEOUT_MS);
 
   test('a kubelet stop: main gets SIGTERM only after the sidecar has drained, so an accepted request still gets its answer', async () => {
     const sidecarPort = ports[1];

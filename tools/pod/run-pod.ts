@@ -66,6 +66,8 @@ export interface RunningContainer {
   /** The env the process got, after mount-path rewriting and $(VAR) expansion. */
   readonly env: Readonly<Record<string, string>>;
   readonly argv: readonly string[];
+  /** It runs a program `images` names for its image, not one of our apps: its env is its image's own business. */
+  readonly foreign: boolean;
   /** Every stdout/stderr line so far. */
   readonly lines: string[];
   /** Exit code (or signal name) once the process has exited. */
@@ -136,6 +138,7 @@ function startContainer(container: Container, deployment: Deployment, volumes: R
     pid: launched.child.pid ?? -1,
     env,
     argv: [...(foreign ? foreign.command : [entry!]), ...args],
+    foreign: Boolean(foreign),
     lines: launched.lines,
     exited: launched.exitStatus,
   };

@@ -40,10 +40,14 @@ export interface SidecarAppPodReport {
   readonly sidecarPort?: number;
 }
 
-/** Every env var the manifest sets is one the container's app reads: one check per container, one failure per stray name. */
-function envChecks(deployment: Deployment): PodCheck[] {
+/**
+ * Every env var the manifest sets in one of our apps is one that app reads: one check per container,
+ * one failure per stray name. A foreign main's env is its image's own, so it is not held to our contract.
+ */
+function envChecks(deployment: Deployment, pod: RunningPod): PodCheck[] {
   return podContainers(deployment.spec.template.spec).flatMap((c): PodCheck[] => {
     const what = `container ${c.name} env`;
+    if (pod.containers[c.name]?.foreign) return [{ what, ok: true, detail: `container ${c.name}: image ${c.image} is not ours; its env is not checked against the contract` }];
     const known: readonly string[] = isAppName(c.name) ? CONTAINER_ENV[c.name] : [];
     const stray = (c.env ?? []).filter((e) => !known.includes(e.name));
     if (stray.length === 0) return [{ what, ok: true, detail: `container ${c.name}: every env var is one apps/${c.name} reads` }];
@@ -76,7 +80,7 @@ async function requestChecks(sidecarPort: number | undefined, opts: VerifyOption
 
 /** Check a running SidecarApp pod against its manifest. Every failure is in the report; nothing is thrown for one. */
 export async function verifySidecarAppPod(deployment: Deployment, service: Service, pod: RunningPod, opts: VerifyOptions): Promise<SidecarAppPodReport> {
-  const env = envChecks(deployment);
+  const env = envChecks(deployment, pod);
   const { checks: podChecks, routes } = await checkPod(deployment, service, pod);
   const sidecarPort = routes.find((r) => r.container === CONTAINER_NAMES.sidecar)?.containerPort;
   const checks = [...env, ...podChecks, ...(await requestChecks(sidecarPort, opts))];
