@@ -77,7 +77,8 @@ fi
 for lib in $(ldd "$NODE_BIN" | awk '/=>/ { print $1 }'); do
   [ -n "$(find "$ROOTFS/lib" "$ROOTFS/usr/lib" -name "$lib" -print -quit 2>/dev/null)" ] || die "rootfs lacks $lib, which node needs"
 done
-# The manifest's preStop hook runs `sleep` in both containers.
+# Parity with the official image, which has coreutils: the manifest's preStop hooks are httpGets and
+# need none, but a user's exec probe or a `docker exec` into the image may.
 [ -x "$ROOTFS/bin/sleep" ] || [ -x "$ROOTFS/usr/bin/sleep" ] || die "rootfs lacks sleep (coreutils)"
 
 # Slim it down like the -slim image: no apt lists or caches, no docs.
