@@ -65,7 +65,8 @@ function load(port: number, total: number, connections: number, requests: readon
           next();
         }
       });
-      socket.on('error', reject);
+      // A reset ends the load: an exact count cannot be made up. Say where it happened.
+      socket.on('error', (err) => reject(new Error(`${err.message} on a load connection to port ${port}, after ${responses} of ${total} responses`)));
       socket.on('close', () => {
         open--;
         if (open === 0) resolve({ responses, unexpected });

@@ -263,8 +263,12 @@ async function main(): Promise<void> {
   const rows: { t: Target; instructions: number; compiler: number; syscalls: number; futex: number }[] = [];
   try {
     for (const t of chosen) {
-      const { total: instructions, compiler } = await instructionsPerRequest(t, dir);
-      const { syscalls, futex } = await syscallsPerRequest(t, dir);
+      console.error(`${t.name}: counting (callgrind, then strace)`);
+      // A failure names its target: a bare ECONNRESET after minutes under valgrind says nothing.
+      const measure = async () => ({ ...(await instructionsPerRequest(t, dir)), ...(await syscallsPerRequest(t, dir)) });
+      const { total: instructions, compiler, syscalls, futex } = await measure().catch((err: Error) => {
+        throw new Error(`${t.name}: ${err.message}`);
+      });
       console.error(`${t.name}: ${fmt(instructions)} instructions/request, ${fmt(syscalls, 2)} syscalls/request, ${fmt(futex, 2)} futex/request`);
       rows.push({ t, instructions, compiler, syscalls, futex });
     }
