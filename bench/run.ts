@@ -419,7 +419,11 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('| target | measured | verdict |');
     lines.push('|---|---|---|');
-    lines.push(`| sidecar CPU per proxied request at saturation ≤ 1.5× floor | ${fmt(cpuRatio, 2)}× | ${judged(cpuRatio <= 1.5, ['sidecar', 'floor'])} |`);
+    lines.push(`| sidecar CPU per proxied request at saturation ≤ 1.0× floor | ${fmt(cpuRatio, 2)}× | ${judged(cpuRatio <= 1.0, ['sidecar', 'floor'])} |`);
+    for (const peer of [UNDICI_PEER, FASTIFY_PEER]) {
+      const r = m('sidecar', 'cpuPerReqUs') / m(peer, 'cpuPerReqUs');
+      lines.push(`| sidecar CPU per proxied request below the ${peer}'s | ${fmt(r, 2)}× the ${peer} | ${judged(r < 1, ['sidecar', peer])} |`);
+    }
     lines.push(`| 401 CPU ≤ 0.5× proxied request | ${fmt(rejectRatio, 2)}× | ${judged(rejectRatio <= 0.5, ['sidecar', 'sidecar 401'])} |`);
     lines.push(`| cached JWT per proxied request ≤ 1.15× the static token (same sidecar, full cache) | ${fmt(cachedRatio, 3)}× | ${judged(cachedRatio <= 1.15, [JWT_STATIC, JWT_CACHED])} |`);
     lines.push(`| the same, on a cache of one entry | ${fmt(cachedAloneRatio, 3)}× | ${judged(cachedAloneRatio <= 1.15, [JWT_STATIC, JWT_CACHED_ALONE])} |`);
