@@ -56,7 +56,11 @@ function imageOverride(scope: Construct, which: 'main' | 'sidecar', env: NodeJS.
 }
 
 function sidecarMode(scope: Construct, env: NodeJS.ProcessEnv): SidecarMode | undefined {
-  const chosen: unknown = scope.node.tryGetContext(MODE_CONTEXT) ?? env[MODE_ENV];
+  return parseSidecarMode(scope.node.tryGetContext(MODE_CONTEXT) ?? env[MODE_ENV]);
+}
+
+/** A mode as the context key or MODE_ENV gives it: unset or empty is the default, else one of SidecarMode's values or a one-line error. */
+export function parseSidecarMode(chosen: unknown): SidecarMode | undefined {
   if (chosen === undefined || chosen === '') return undefined;
   const modes: readonly unknown[] = Object.values(SidecarMode);
   if (!modes.includes(chosen)) throw new Error(`${MODE_CONTEXT} (context) or ${MODE_ENV} must be one of ${modes.join(', ')}, got ${JSON.stringify(chosen)}`);

@@ -34,7 +34,7 @@ import * as fs from 'fs';
 import { parseAllDocuments } from 'yaml';
 import { WELCOME_TEXT } from '../apps/main/src/app';
 import { SidecarMode } from '../lib/src';
-import { MODE_ENV, buildApp } from '../main';
+import { MODE_ENV, buildApp, parseSidecarMode } from '../main';
 import {
   Plan,
   PodRun,
@@ -74,13 +74,6 @@ function chosenPods(): PodName[] {
   const names = raw.split(',').map((n) => n.trim());
   for (const n of names) if (!(POD_NAMES as readonly string[]).includes(n)) throw new Error(`${PODS_ENV}: unknown pod "${n}"; the pods are ${POD_NAMES.join(', ')}`);
   return names as PodName[];
-}
-
-function chosenMode(): SidecarMode | undefined {
-  const raw = process.env[MODE_ENV];
-  if (raw === undefined || raw === '') return undefined;
-  if (!(Object.values(SidecarMode) as string[]).includes(raw)) throw new Error(`${MODE_ENV}: "${raw}" is not a sidecar mode; use ${Object.values(SidecarMode).join(' or ')}`);
-  return raw as SidecarMode;
 }
 
 /** Synthesize a pod's chart and plan it; the static main is compiled into `contextDir` first. */
@@ -123,7 +116,7 @@ async function main(): Promise<number> {
   let mode: SidecarMode | undefined;
   try {
     pods = chosenPods();
-    mode = chosenMode();
+    mode = parseSidecarMode(process.env[MODE_ENV]);
   } catch (err) {
     console.error(`test:images: ${(err as Error).message}`);
     return 2;
@@ -151,8 +144,9 @@ async function main(): Promise<number> {
     for (const name of pods) {
       log(`\n==== pod ${name} ====`);
       const podCaseOf = await podCase(steps, name, mode, () => {
-        tempDirs.push(staticMainContextDir());
-        return tempDirs[tempDirs.length - 1];
+        const dir = staticMainContextDir();
+        tempDirs.push(dir);
+        return dir;
       });
       pod = new PodRun(steps, podCaseOf.plan, `${name}-${process.pid}-${randomBytes(3).toString('hex')}`);
       try {
